@@ -1,0 +1,3 @@
+from deephash.cli import main
+
+raise SystemExit(main())

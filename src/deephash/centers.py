@@ -1,0 +1,308 @@
+"""SHC stage 2: semantic hash centres.
+
+Centres are the rows of H (C x q, entries +-1; row i = class i). They should reproduce the class
+similarity S through their normalised inner products, HH^T/q ~ S, while every pair stays at least
+d bits apart, d from the Gilbert-Varshamov bound. The search runs in three steps:
+
+1. ``initial_centers``: Hadamard rows (+ balanced random rows when classes outnumber them),
+   greedily repaired until every pair is >= d apart; it is feasible before any fitting starts.
+2. ``alm_fit``: the paper's augmented-Lagrangian alternation (continuous proxy M, slacks K,
+   multipliers Lambda and alpha), with column updates accepted only if they keep every distance
+   >= d, keeping the best fit seen. Unlike the released code, alpha is a float matrix updated for
+   every pair, and the alpha gradient term carries no stray mu factor.
+3. ``polish``: exact single-bit flips that lower S_loss and keep every distance >= d, until none
+   helps. Each flip's change of S_loss is computed in closed form, so a sweep costs O(C^2 q).
+
+``S_loss`` is the mean over all C x C entries of (S - HH^T/q)^2, as in the paper's Table 3.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from math import comb
+
+import numpy as np
+import scipy.linalg
+
+from deephash.errors import DeephashError
+
+
+def gilbert_varshamov_distance(bits: int, num_classes: int) -> int:
+    """Smallest d with sum_{i<d} binom(bits, i) >= 2^bits / C: C codes this far apart exist."""
+    if bits < 1 or num_classes < 1:
+        raise ValueError("bits and num_classes must be positive")
+    total, d = 0, 0
+    while total * num_classes < 2**bits:
+        total += comb(bits, d)
+        d += 1
+    return d
+
+
+def s_loss(similarity: np.ndarray, centers: np.ndarray) -> float:
+    bits = centers.shape[1]
+    h = centers.astype(np.float64)
+    return float(np.mean((similarity - h @ h.T / bits) ** 2))
+
+
+def hamming_distances(centers: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances of +-1 rows, as an int matrix."""
+    h = centers.astype(np.int64)
+    return (centers.shape[1] - h @ h.T) // 2
+
+
+def distance_stats(centers: np.ndarray) -> tuple[int, float]:
+    """Minimum and mean Hamming distance over distinct pairs."""
+    dist = hamming_distances(centers)
+    upper = dist[np.triu_indices(len(centers), k=1)]
+    if upper.size == 0:
+        return centers.shape[1], float(centers.shape[1])
+    return int(upper.min()), float(upper.mean())
+
+
+def is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def hadamard_rows(bits: int, count: int) -> np.ndarray:
+    """The first ``count`` (<= 2*bits) rows of [H; -H], H the Sylvester Hadamard matrix."""
+    h = scipy.linalg.hadamard(bits).astype(np.int8)
+    return np.concatenate([h, -h])[:count]
+
+
+def balanced_random(count: int, bits: int, rng: np.random.Generator) -> np.ndarray:
+    """Random +-1 rows with exactly bits/2 entries of -1 each."""
+    rows = np.ones((count, bits), dtype=np.int8)
+    for row in rows:
+        row[rng.permutation(bits)[: bits // 2]] = -1
+    return rows
+
+
+def repair(centers: np.ndarray, min_distance: int, rng: np.random.Generator, max_steps: int = 1_000_000) -> np.ndarray:
+    """Greedy bit flips until every pair is >= ``min_distance`` apart.
+
+    Each step flips the bit that most reduces the total shortfall sum_{i<j} max(0, d - D_ij); if no
+    flip reduces it, a random bit on which a random too-close pair agrees is flipped instead.
+    Flipping bit b of centre i moves D_ij by +1 where centre j agrees on b and by -1 where it does
+    not, so with W_ij = -[D_ij < d] - [D_ij <= d] (the shortfall change of growing minus shrinking)
+    the change is sum_j [D_ij <= d] + (W_i. 1 + h_ib (W h)_ib) / 2. W h is kept up to date
+    incrementally, so a step costs O(C q).
+    """
+    h = centers.astype(np.int64).copy()
+    n, bits = h.shape
+    d = min_distance
+    if d > bits:
+        raise DeephashError(f"cannot place centres {d} bits apart in {bits} bits")
+    dist = (bits - h @ h.T) // 2
+    np.fill_diagonal(dist, bits + d + 1)
+
+    def weights(row: np.ndarray) -> np.ndarray:
+        return -(row < d).astype(np.int64) - (row <= d)
+
+    w = weights(dist)
+    shrink = (dist <= d).sum(axis=1)
+    wh = w @ h
+    for _ in range(max_steps):
+        if not (dist < d).any():
+            return h.astype(np.int8)
+        delta = 2 * shrink[:, None] + w.sum(axis=1)[:, None] + h * wh      # twice the change
+        i, b = np.unravel_index(np.argmin(delta), delta.shape)
+        if delta[i, b] >= 0:
+            pairs = np.argwhere(np.triu(dist < d, k=1))
+            i, j = pairs[rng.integers(len(pairs))]
+            b = rng.choice(np.flatnonzero(h[i] == h[j]))
+        old = h[i, b]
+        step = np.where(h[:, b] == old, 1, -1)
+        step[i] = 0
+        h[i, b] = -old
+        wh[:, b] += w[:, i] * (-2 * old)
+        dist[i] += step
+        dist[:, i] += step
+        new_row = weights(dist[i])
+        new_row[i] = 0
+        change = new_row - w[i]
+        w[i] = new_row
+        w[:, i] = new_row
+        wh += np.outer(change, h[i])
+        wh[i] = new_row @ h
+        shrink = (dist <= d).sum(axis=1)
+    raise DeephashError(f"could not place {n} centres {d} bits apart in {bits} bits")
+
+
+def initial_centers(num_classes: int, bits: int, min_distance: int, seed: int) -> np.ndarray:
+    """Hadamard rows first, balanced random rows for the rest, repaired to the distance bound."""
+    rng = np.random.default_rng(seed)
+    if is_power_of_two(bits):
+        head = hadamard_rows(bits, min(num_classes, 2 * bits))
+    else:
+        head = np.zeros((0, bits), dtype=np.int8)
+    tail = balanced_random(num_classes - len(head), bits, rng)
+    return repair(np.concatenate([head, tail]), min_distance, rng)
+
+
+@dataclass
+class AlmConfig:
+    """The paper's hyperparameters (Sec. 4.4); ``pair_scale`` multiplies the pairwise gradient terms.
+
+    The released code divides those terms by 10,000 without saying so; with scale 1 the mu term
+    (pushing every centre away from all others) dominates the fit to S for C >= ~50.
+    """
+
+    cycles: int = 30
+    inner_passes: int = 3
+    rho: float = 0.2
+    mu: float = 0.625
+    beta: float = 1e-6
+    eta: float = 0.5
+    lambda_init: float = 0.1
+    pair_scale: float = 1e-4
+
+
+def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config: AlmConfig) -> np.ndarray:
+    """Augmented-Lagrangian search; returns the lowest-S_loss feasible centres seen (init included)."""
+    q = init.shape[1]
+    num = init.shape[0]
+    s = np.asarray(similarity, dtype=np.float64)
+    h = init.T.astype(np.float64).copy()                   # q x C, columns are centres
+    lam = np.full((q, num), config.lambda_init)
+    alpha = np.zeros((num, num))
+    beta = np.full((num, num), config.beta)
+    bound = q - 2 * min_distance                           # max inner product allowed
+    best, best_loss = init.copy(), s_loss(s, init)
+    off_diag = ~np.eye(num, dtype=bool)
+    for _ in range(config.cycles):
+        m = np.linalg.solve(2 / q**2 * h @ h.T + config.rho * np.eye(q), 2 / q * h @ s + lam + config.rho * h)
+        gram = h.T @ h
+        k = np.maximum(bound - gram + alpha / beta, 0.0)
+        mm, ms = m @ m.T, m @ s
+        for _ in range(config.inner_passes):
+            for i in range(num):
+                # Pairwise coefficients on h_j (j != i): mu push-apart, alpha, and the beta penalty.
+                coef = 2 * config.mu - 2 * alpha[i] - 2 * beta[i] * (bound - k[i])
+                coef[i] = 0.0
+                penalty = 2 * (h * beta[i]) @ (h.T @ h[:, i]) - 2 * beta[i, i] * q * h[:, i]
+                pair = config.pair_scale * (h @ coef + penalty)
+                grad = 2 / q**2 * mm @ h[:, i] - 2 / q * ms[:, i] + lam[:, i] + config.rho * (h[:, i] - m[:, i]) + pair
+                candidate = np.where(h[:, i] - grad / config.eta >= 0, 1.0, -1.0)
+                if np.array_equal(candidate, h[:, i]):
+                    continue
+                inner = candidate @ h
+                inner[i] = -q
+                if inner.max() <= bound:
+                    h[:, i] = candidate
+        lam += config.rho * (h - m)
+        gram = h.T @ h
+        alpha += np.where(off_diag, beta * (bound - gram - k), 0.0)
+        current = h.T.astype(np.int8)
+        loss = s_loss(s, current)
+        if loss < best_loss:
+            best, best_loss = current.copy(), loss
+    return best
+
+
+def polish(similarity: np.ndarray, centers: np.ndarray, min_distance: int, max_sweeps: int = 1000) -> np.ndarray:
+    """Exact single-bit-flip descent on S_loss that never lets a pair come closer than the bound.
+
+    Flipping bit b of centre i changes G_ij = h_i.h_j by -2 h_ib h_jb for every j != i, so with
+    R = S - G/q the change of the summed squared error is
+    (4/q) h_ib sum_{j!=i} h_jb (R_ij + R_ji) + 8 (C-1)/q^2.
+    A flip is infeasible when some j disagrees with i on bit b and sits exactly at the bound.
+    """
+    s = np.asarray(similarity, dtype=np.float64)
+    h = centers.astype(np.int8).copy()
+    num, q = h.shape
+    hf = h.astype(np.float64)
+    gram = hf @ hf.T
+    resid = s - gram / q
+    constant = 8 * (num - 1) / q**2
+    bound = q - 2 * min_distance
+    for _ in range(max_sweeps):
+        improved = False
+        for i in range(num):
+            both = resid[i] + resid[:, i]
+            both[i] = 0.0
+            delta = 4 / q * hf[i] * (both @ hf) + constant
+            tight = gram[i] == bound
+            tight[i] = False
+            if tight.any():
+                disagree = hf[tight] != hf[i]
+                delta[disagree.any(axis=0)] = np.inf
+            b = int(np.argmin(delta))
+            if delta[b] >= -1e-12:
+                continue
+            change = -2 * hf[i, b] * hf[:, b]
+            change[i] = 0.0
+            gram[i] += change
+            gram[:, i] += change
+            resid[i] -= change / q
+            resid[:, i] -= change / q
+            hf[i, b] = -hf[i, b]
+            improved = True
+        if not improved:
+            break
+    return hf.astype(np.int8)
+
+
+VARIANTS = ("semantic", "distance_only", "semantic_only")
+
+
+@dataclass
+class CentersReport:
+    num_classes: int
+    bits: int
+    variant: str
+    d: int
+    min_distance: int
+    mean_distance: float
+    s_loss: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def semantic_centers(
+    similarity: np.ndarray,
+    bits: int,
+    seed: int = 0,
+    config: AlmConfig | None = None,
+    variant: str = "semantic",
+    polish_flips: bool = True,
+) -> tuple[np.ndarray, CentersReport]:
+    """SHC centres for ``similarity`` (C x C) at ``bits``: int8 [C, bits] of +-1, row i = class i.
+
+    ``variant`` selects the paper's ablations (Table 7): ``distance_only`` keeps the feasible
+    initialisation without fitting S; ``semantic_only`` fits S with no distance bound (d = 0).
+    """
+    if variant not in VARIANTS:
+        raise DeephashError(f"centers variant must be one of {VARIANTS}, got {variant!r}")
+    s = np.asarray(similarity, dtype=np.float64)
+    if s.ndim != 2 or s.shape[0] != s.shape[1]:
+        raise DeephashError(f"the similarity matrix must be square, got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise DeephashError("the similarity matrix has non-finite entries")
+    start = time.perf_counter()
+    num = s.shape[0]
+    d = gilbert_varshamov_distance(bits, num)
+    bound = 0 if variant == "semantic_only" else d
+    init = initial_centers(num, bits, d, seed)
+    losses = {"init": s_loss(s, init)}
+    h = init
+    if variant != "distance_only":
+        h = alm_fit(s, init, bound, config or AlmConfig())
+        losses["optimised"] = s_loss(s, h)
+        if polish_flips:
+            h = polish(s, h, bound)
+            losses["polished"] = s_loss(s, h)
+    min_dist, mean_dist = distance_stats(h)
+    report = CentersReport(
+        num_classes=num,
+        bits=bits,
+        variant=variant,
+        d=d,
+        min_distance=min_dist,
+        mean_distance=mean_dist,
+        s_loss=losses,
+        seconds=time.perf_counter() - start,
+    )
+    return h, report

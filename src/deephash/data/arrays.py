@@ -1,0 +1,49 @@
+"""A split's cached images and labels, served as float tensor batches to the training loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from deephash.data.base import Catalog
+from deephash.data.cache import load_cache
+from deephash.errors import DeephashError
+
+
+class ImageArrays:
+    """A split's cached uint8 images [N, H, W, C] with their multi-hot labels."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        if len(images) != len(labels):
+            raise DeephashError(f"{len(images)} cached images but {len(labels)} label rows")
+        self.images = images
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[3])
+
+    def tensors(self, index: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor]:
+        order = np.sort(index)  # memory-mapped reads are fastest in file order
+        position = np.searchsorted(order, index)
+        images = torch.from_numpy(np.ascontiguousarray(self.images[order]))[position]
+        labels = torch.from_numpy(np.ascontiguousarray(self.labels[order]))[position]
+        images = images.to(device).permute(0, 3, 1, 2).float().div_(255.0)
+        return images, labels.to(device).float()
+
+
+def load_arrays(cache_dir: str | Path, catalog: Catalog, part: str) -> ImageArrays:
+    """A split part's cached images with the labels of its list (same order by construction)."""
+    images = load_cache(Path(cache_dir) / f"{part}.npy")
+    if len(images) != len(catalog):
+        raise DeephashError(
+            f"the cache holds {len(images)} images but the {part} list has {len(catalog)}; rerun the cache stage",
+            path=Path(cache_dir) / f"{part}.npy",
+        )
+    return ImageArrays(images, catalog.labels)

@@ -1,0 +1,43 @@
+"""SHC: Deep Hashing with Semantic Hash Centers (Chen et al., ACM TOIS 2025, arXiv 2507.08404).
+
+Stage 1 (``deephash.similarity``) derives a class similarity S from a classifier's confusions;
+stage 2 (``deephash.centers``) finds centres whose inner products reproduce S while every pair
+stays d bits apart; stage 3 trains toward those centres with the centre loss it shares with CSQ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+
+from deephash.centers import AlmConfig, semantic_centers
+from deephash.errors import DeephashError
+from deephash.methods.base import register_method
+from deephash.methods.hash_centers import CenterMethod
+
+CENTER_KEYS = {"variant", "seed", "polish"} | {f.name for f in fields(AlmConfig)}
+
+
+@register_method("shc")
+class SHC(CenterMethod):
+    @classmethod
+    def build_centers(
+        cls, num_classes: int, bits: int, similarity: np.ndarray | None, params: dict[str, Any]
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        unknown = sorted(set(params) - CENTER_KEYS)
+        if unknown:
+            raise DeephashError(f"shc.centers.{unknown[0]}: unknown key (known: {', '.join(sorted(CENTER_KEYS))})")
+        if similarity is None:
+            raise DeephashError("shc needs the class similarity matrix of the similarity stage")
+        alm = AlmConfig(**{k: v for k, v in params.items() if k in {f.name for f in fields(AlmConfig)}})
+        centers, report = semantic_centers(
+            similarity,
+            bits,
+            seed=int(params.get("seed", 0)),
+            config=alm,
+            variant=str(params.get("variant", "semantic")),
+            polish_flips=bool(params.get("polish", True)),
+        )
+        return centers, report.to_dict()

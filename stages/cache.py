@@ -1,0 +1,36 @@
+"""Stage `cache`: decode and resize every split's images once into uint8 arrays."""
+
+from __future__ import annotations
+
+from common import load_params, parser, run, section
+
+from deephash.atomic import atomic_path, write_json
+from deephash.data import create_dataset
+from deephash.data.cache import build_cache
+from deephash.data.split import PARTS, read_split
+from deephash.errors import DeephashError
+
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--split", default="data/split", help="split stage output (default: %(default)s)")
+    p.add_argument("--out", default="data/cache", help="output directory (default: %(default)s)")
+    args = p.parse_args()
+    params = load_params(args.params)
+    dataset = dict(section(params, "dataset"))
+    size = section(params, "cache.size")
+    if not isinstance(size, int) or size < 0:
+        raise DeephashError(f"cache.size: expected an image side >= 0 (0 = native size), got {size!r}")
+    adapter = create_dataset(dataset.pop("name"), **dataset)
+    split = read_split(args.split)
+    shapes = {}
+    with atomic_path(args.out, directory=True) as tmp:
+        for part in PARTS:
+            shapes[part] = build_cache(adapter, split.part(part), tmp / f"{part}.npy", size, desc=f"cache {part}")
+        write_json(tmp / "meta.json", {"size": size, "shapes": shapes})
+    print("cache: " + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in shapes.items()))
+
+
+if __name__ == "__main__":
+    run(main)

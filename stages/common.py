@@ -1,0 +1,63 @@
+"""What every stage script shares: reading params.yaml and turning bad input into one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deephash.errors import DeephashError
+
+PARAMS = "params.yaml"
+
+
+def load_params(path: str | Path = PARAMS) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise DeephashError("params file not found", path=path)
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise DeephashError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line) from None
+    if not isinstance(params, dict):
+        raise DeephashError("expected a mapping at the top level", path=path)
+    return params
+
+
+def section(params: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    """``params['a']['b']`` for ``'a.b'``; a missing key is an error unless a default is given."""
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            if default is not None:
+                return default
+            raise DeephashError(f"{dotted}: missing from {PARAMS}")
+        node = node[part]
+    return node
+
+
+def check_bits(bits: int) -> int:
+    if not isinstance(bits, int) or bits <= 0 or bits % 8:
+        raise DeephashError(f"bits: {bits!r} is not a positive multiple of 8 (codes are packed into bytes)")
+    return bits
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default=PARAMS, help="params file (default: %(default)s)")
+    return p
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a stage; a DeephashError ends it with its one-line message and exit status 2."""
+    try:
+        main()
+    except DeephashError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

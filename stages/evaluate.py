@@ -1,0 +1,38 @@
+"""Stage `evaluate@<method>-<bits>`: retrieval metrics, PR and P@N curves, and their figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common import load_params, parser, run, section
+
+from deephash.atomic import write_json, write_text
+from deephash.codes import read_codes
+from deephash.metrics import evaluate_codes, parse_topk
+from deephash.report import curve_csv, retrieval_figure
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("key", help="<method>-<bits>, names the outputs")
+    p.add_argument("--codes", required=True, help="codes file of the export stage")
+    p.add_argument("--metrics", required=True, help="metrics JSON (metrics/<key>.json)")
+    p.add_argument("--plots", default="plots", help="plots root: pr/, pn/ and figures/ under it")
+    args = p.parse_args()
+    params = section(load_params(args.params), "evaluate")
+    topk = parse_topk(params["topk"])
+    codes = read_codes(args.codes)
+    result = evaluate_codes(codes.query, codes.database, codes.bits, topk=topk, pn=params["pn"])
+    write_json(Path(args.metrics), result.metrics)
+    plots = Path(args.plots)
+    write_text(plots / "pr" / f"{args.key}.csv", curve_csv(result.pr_curve))
+    write_text(plots / "pn" / f"{args.key}.csv", curve_csv(result.pn_curve))
+    retrieval_figure(
+        {args.key: result.pr_curve}, {args.key: result.pn_curve}, f"{args.key} on {codes.dataset}",
+        plots / "figures" / f"{args.key}.png",
+    )
+    print(f"evaluate {args.key}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,56 @@
+"""Stage `similarity` (SHC stage 1): train a classifier and derive the class similarity S."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from common import load_params, parser, run, section
+from dvclive import Live
+
+from deephash.atomic import atomic_path, write_json
+from deephash.data.arrays import load_arrays
+from deephash.data.split import read_split
+from deephash.models import create_backbone
+from deephash.report import similarity_heatmap
+from deephash.similarity import classifier_similarity
+from deephash.train import TrainConfig
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--split", default="data/split")
+    p.add_argument("--cache", default="data/cache")
+    p.add_argument("--out", default="data/similarity", help="S.npy and S.png (default: %(default)s)")
+    p.add_argument("--metrics", default="metrics/similarity.json")
+    p.add_argument("--live", default="dvclive/similarity", help="DVCLive directory for the classifier curves")
+    args = p.parse_args()
+    params = dict(section(load_params(args.params), "similarity"))
+    backbone_params = dict(params.pop("backbone"))
+    mask, order = params.pop("mask"), params.pop("order")
+    config = TrainConfig.from_params(params, "similarity")
+    split = read_split(args.split)
+    data = load_arrays(args.cache, split.train, "train")
+    backbone = create_backbone(in_channels=data.channels, key="similarity.backbone", **backbone_params)
+    with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+
+        def log(epoch: int, stats: dict[str, float]) -> None:
+            for name, value in stats.items():
+                live.log_metric(f"classifier/{name}", value)
+            live.next_step()
+
+        s, stats = classifier_similarity(data, backbone, config, mask=mask, order=order, callback=log)
+    with atomic_path(args.out, directory=True) as tmp:
+        with (tmp / "S.npy").open("wb") as f:
+            np.save(f, s)
+        similarity_heatmap(s, split.train.classes, tmp / "S.png")
+    off = s[~np.eye(len(s), dtype=bool)]
+    write_json(
+        Path(args.metrics),
+        {**stats, "offdiag_mean": float(off.mean()), "offdiag_max": float(off.max()), "asymmetry": float(np.abs(s - s.T).max())},
+    )
+    print(f"similarity: classifier train accuracy {stats['train_accuracy']:.3f}, S {s.shape}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,75 @@
+"""Stage `train@<method>-<bits>`: train the hashing network (SHC stage 3 for `shc`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+from common import check_bits, load_params, parser, run, section
+from dvclive import Live
+
+from deephash.checkpoint import save_model
+from deephash.data.arrays import load_arrays
+from deephash.data.split import read_split, split_dataset_name
+from deephash.methods import create_method
+from deephash.models import create_backbone
+from deephash.train import TrainConfig, fit, is_main_process
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("method")
+    p.add_argument("bits", type=int)
+    p.add_argument("--split", default="data/split")
+    p.add_argument("--cache", default="data/cache")
+    p.add_argument("--targets", required=True, help="the method's pre-stage outputs (targets/<method>)")
+    p.add_argument("--out", required=True, help="model directory (models/<method>-<bits>)")
+    p.add_argument("--live", required=True, help="DVCLive directory for the training curves")
+    args = p.parse_args()
+    bits = check_bits(args.bits)
+    params = load_params(args.params)
+    shared = dict(section(params, "train"))
+    backbone_params = dict(shared.pop("backbone"))
+    overrides = dict(section(params, f"{args.method}.train") or {})
+    train_keys = {f.name for f in fields(TrainConfig)}
+    method_params = {k: v for k, v in overrides.items() if k not in train_keys}
+    config = TrainConfig.from_params({**shared, **{k: v for k, v in overrides.items() if k in train_keys}})
+
+    split = read_split(args.split)
+    data = load_arrays(args.cache, split.train, "train")
+    classes = split.train.classes
+    method = create_method(args.method, bits, len(classes), method_params)
+    method.load_targets(args.targets, data.labels)
+    backbone = create_backbone(in_channels=data.channels, key="train.backbone", **backbone_params)
+    network = method.build_network(backbone)
+    key = f"{args.method}-{bits}"
+    with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+
+        def log(epoch: int, stats: dict[str, float]) -> None:
+            for name, value in stats.items():
+                live.log_metric(f"train/{name}", value)
+            live.next_step()
+
+        fit(network, method, data, config, callback=log, desc=f"train {key}")
+    if not is_main_process():
+        return
+    train_codes = method.train_codes()
+    save_model(
+        args.out,
+        network,
+        {
+            "method": args.method,
+            "bits": bits,
+            "num_classes": len(classes),
+            "classes": classes,
+            "dataset": split_dataset_name(args.split),
+            "channels": data.channels,
+            "backbone": backbone_params,
+            "method_params": method_params,
+            "train": asdict(config),
+        },
+        train_codes=(train_codes, split.train.ids) if train_codes is not None else None,
+    )
+
+
+if __name__ == "__main__":
+    run(main)
