@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from common import load_params, parser, run, section
-
 from deephash.atomic import atomic_path, write_json
 from deephash.data import create_dataset
 from deephash.data.cache import build_cache
 from deephash.data.split import PARTS, read_split
 from deephash.errors import DeephashError
-
 
 
 def main() -> None:

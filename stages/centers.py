@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from common import check_bits, load_params, parser, run, section
 
+from common import check_bits, load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json
 from deephash.centers import distance_stats, gilbert_varshamov_distance, s_loss
 from deephash.data.split import read_split
@@ -46,11 +46,11 @@ def main() -> None:
         "s_loss": s_loss(similarity, centers),
         "details": info,
     }
-    with atomic_path(centers_file(args.out, bits)) as tmp:
-        with tmp.open("wb") as f:
-            np.save(f, centers)
+    with atomic_path(centers_file(args.out, bits)) as tmp, tmp.open("wb") as f:
+        np.save(f, centers)
     write_json(Path(args.report), report)
-    print(f"centers {args.method}-{bits}: d {report['d']}, min {min_dist}, mean {mean_dist:.2f}, S_loss {report['s_loss']:.4f}")
+    summary = f"d {report['d']}, min {min_dist}, mean {mean_dist:.2f}, S_loss {report['s_loss']:.4f}"
+    print(f"centers {args.method}-{bits}: {summary}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from common import load_params, parser, run, section
-
 from deephash.atomic import write_json, write_text
 from deephash.codes import read_codes
 from deephash.metrics import evaluate_codes, parse_topk
@@ -28,7 +27,9 @@ def main() -> None:
     write_text(plots / "pr" / f"{args.key}.csv", curve_csv(result.pr_curve))
     write_text(plots / "pn" / f"{args.key}.csv", curve_csv(result.pn_curve))
     retrieval_figure(
-        {args.key: result.pr_curve}, {args.key: result.pn_curve}, f"{args.key} on {codes.dataset}",
+        {args.key: result.pr_curve},
+        {args.key: result.pn_curve},
+        f"{args.key} on {codes.dataset}",
         plots / "figures" / f"{args.key}.png",
     )
     print(f"evaluate {args.key}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))

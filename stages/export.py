@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from common import check_bits, load_params, parser, run, section
-
 from deephash.checkpoint import eval_config, load_model, load_train_codes
 from deephash.codes import CodeSet, CodesFile, substitute_codes, write_codes
 from deephash.data.arrays import load_arrays
@@ -35,7 +34,9 @@ def main() -> None:
         parts[part] = CodeSet(codes=codes, labels=catalog.labels, ids=catalog.ids)
     write_codes(
         args.out,
-        CodesFile(query=parts["query"], database=parts["database"], bits=bits, method=args.method, dataset=config["dataset"]),
+        CodesFile(
+            query=parts["query"], database=parts["database"], bits=bits, method=args.method, dataset=config["dataset"]
+        ),
     )
     print(f"export {args.method}-{bits}: {len(parts['query'])} query and {len(parts['database'])} database codes")
 

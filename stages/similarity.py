@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from common import load_params, parser, run, section
-from dvclive import Live
 
+from common import load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json
 from deephash.data.arrays import load_arrays
 from deephash.data.split import read_split
 from deephash.models import create_backbone
 from deephash.report import similarity_heatmap
 from deephash.similarity import classifier_similarity
-from deephash.train import TrainConfig
+from deephash.train import TrainConfig, seed_everything
+from dvclive import Live
 
 
 def main() -> None:
@@ -31,6 +31,7 @@ def main() -> None:
     config = TrainConfig.from_params(params, "similarity")
     split = read_split(args.split)
     data = load_arrays(args.cache, split.train, "train")
+    seed_everything(config.seed)  # the network's initial weights come from the seed too
     backbone = create_backbone(in_channels=data.channels, key="similarity.backbone", **backbone_params)
     with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
 
@@ -47,7 +48,12 @@ def main() -> None:
     off = s[~np.eye(len(s), dtype=bool)]
     write_json(
         Path(args.metrics),
-        {**stats, "offdiag_mean": float(off.mean()), "offdiag_max": float(off.max()), "asymmetry": float(np.abs(s - s.T).max())},
+        {
+            **stats,
+            "offdiag_mean": float(off.mean()),
+            "offdiag_max": float(off.max()),
+            "asymmetry": float(np.abs(s - s.T).max()),
+        },
     )
     print(f"similarity: classifier train accuracy {stats['train_accuracy']:.3f}, S {s.shape}")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from common import load_params, parser, run, section
-
 from deephash.atomic import write_json
 from deephash.data import create_dataset
 from deephash.data.split import split_catalog, write_split

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 
 from common import check_bits, load_params, parser, run, section
-from dvclive import Live
-
 from deephash.checkpoint import save_model
 from deephash.data.arrays import load_arrays
 from deephash.data.split import read_split, split_dataset_name
 from deephash.methods import create_method
 from deephash.models import create_backbone
-from deephash.train import TrainConfig, fit, is_main_process
+from deephash.train import TrainConfig, fit, is_main_process, seed_everything
+from dvclive import Live
 
 
 def main() -> None:
@@ -39,6 +38,7 @@ def main() -> None:
     classes = split.train.classes
     method = create_method(args.method, bits, len(classes), method_params)
     method.load_targets(args.targets, data.labels)
+    seed_everything(config.seed)  # the network's initial weights come from the seed too
     backbone = create_backbone(in_channels=data.channels, key="train.backbone", **backbone_params)
     network = method.build_network(backbone)
     key = f"{args.method}-{bits}"

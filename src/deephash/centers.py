@@ -105,7 +105,7 @@ def repair(centers: np.ndarray, min_distance: int, rng: np.random.Generator, max
     for _ in range(max_steps):
         if not (dist < d).any():
             return h.astype(np.int8)
-        delta = 2 * shrink[:, None] + w.sum(axis=1)[:, None] + h * wh      # twice the change
+        delta = 2 * shrink[:, None] + w.sum(axis=1)[:, None] + h * wh  # twice the change
         i, b = np.unravel_index(np.argmin(delta), delta.shape)
         if delta[i, b] >= 0:
             pairs = np.argwhere(np.triu(dist < d, k=1))
@@ -163,11 +163,11 @@ def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config:
     q = init.shape[1]
     num = init.shape[0]
     s = np.asarray(similarity, dtype=np.float64)
-    h = init.T.astype(np.float64).copy()                   # q x C, columns are centres
+    h = init.T.astype(np.float64).copy()  # q x C, columns are centres
     lam = np.full((q, num), config.lambda_init)
     alpha = np.zeros((num, num))
     beta = np.full((num, num), config.beta)
-    bound = q - 2 * min_distance                           # max inner product allowed
+    bound = q - 2 * min_distance  # max inner product allowed
     best, best_loss = init.copy(), s_loss(s, init)
     off_diag = ~np.eye(num, dtype=bool)
     for _ in range(config.cycles):

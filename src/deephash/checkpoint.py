@@ -60,7 +60,9 @@ def load_model(directory: str | Path) -> tuple[nn.Module, HashingMethod, dict[st
     config = load_config(directory)
     try:
         method = create_method(config["method"], config["bits"], config["num_classes"], config["method_params"])
-        backbone = create_backbone(in_channels=config["channels"], **{**config["backbone"], "weights": "none", "weights_file": None})
+        backbone = create_backbone(
+            in_channels=config["channels"], **{**config["backbone"], "weights": "none", "weights_file": None}
+        )
     except KeyError as exc:
         raise DeephashError(f"config.json lacks {exc}", path=directory / CONFIG_FILE) from None
     network = method.build_network(backbone)

@@ -30,9 +30,8 @@ def cmd_centers(args: argparse.Namespace) -> None:
     )
     from deephash.atomic import atomic_path
 
-    with atomic_path(args.out) as tmp:
-        with tmp.open("wb") as f:
-            np.save(f, centers.astype(np.int8))
+    with atomic_path(args.out) as tmp, tmp.open("wb") as f:
+        np.save(f, centers.astype(np.int8))
     losses = ", ".join(f"{k} {v:.4f}" for k, v in report.s_loss.items())
     print(f"d {report.d}, min distance {report.min_distance}, mean {report.mean_distance:.2f}, S_loss {losses}")
     print(f"wrote {args.out}: int8 [{report.num_classes}, {args.bits}] of +-1, row i = class i")

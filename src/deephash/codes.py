@@ -36,9 +36,7 @@ def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
     return np.unpackbits(packed, axis=1, count=bits).astype(np.int8) * 2 - 1
 
 
-def substitute_codes(
-    packed: np.ndarray, ids: list[str], learned: np.ndarray, learned_ids: list[str]
-) -> np.ndarray:
+def substitute_codes(packed: np.ndarray, ids: list[str], learned: np.ndarray, learned_ids: list[str]) -> np.ndarray:
     """Replace the codes of items that have learned codes (an asymmetric method's training set)."""
     position = {ident: i for i, ident in enumerate(learned_ids)}
     out = packed.copy()
@@ -50,7 +48,7 @@ def substitute_codes(
 
 @dataclass
 class CodeSet:
-    codes: np.ndarray   # packed uint8 [N, bits/8]
+    codes: np.ndarray  # packed uint8 [N, bits/8]
     labels: np.ndarray  # uint8 [N, C]
     ids: list[str]
 
@@ -72,19 +70,18 @@ def write_codes(path: str | Path, codes: CodesFile) -> None:
         part: CodeSet = getattr(codes, name)
         if part.codes.shape[1] * 8 != codes.bits:
             raise DeephashError(f"{name} codes are {part.codes.shape[1] * 8} bits wide, not {codes.bits}")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=False) as f:
-            f.attrs["bits"] = np.int64(codes.bits)
-            f.attrs["method"] = codes.method
-            f.attrs["dataset"] = codes.dataset
-            for name in GROUPS:
-                part = getattr(codes, name)
-                group = f.create_group(name, track_order=False)
-                group.create_dataset("codes", data=part.codes.astype(np.uint8), track_times=False)
-                group.create_dataset("labels", data=part.labels.astype(np.uint8), track_times=False)
-                group.create_dataset(
-                    "ids", data=np.array(part.ids, dtype=object), dtype=h5py.string_dtype("utf-8"), track_times=False
-                )
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=False) as f:
+        f.attrs["bits"] = np.int64(codes.bits)
+        f.attrs["method"] = codes.method
+        f.attrs["dataset"] = codes.dataset
+        for name in GROUPS:
+            part = getattr(codes, name)
+            group = f.create_group(name, track_order=False)
+            group.create_dataset("codes", data=part.codes.astype(np.uint8), track_times=False)
+            group.create_dataset("labels", data=part.labels.astype(np.uint8), track_times=False)
+            group.create_dataset(
+                "ids", data=np.array(part.ids, dtype=object), dtype=h5py.string_dtype("utf-8"), track_times=False
+            )
 
 
 def read_codes(path: str | Path) -> CodesFile:

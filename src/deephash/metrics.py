@@ -66,8 +66,8 @@ def query_chunks(num_queries: int, database_size: int, budget: int = 16_000_000)
 @dataclass
 class RetrievalResult:
     metrics: dict[str, float]
-    pr_curve: list[dict[str, float]]   # per radius: radius, precision, recall
-    pn_curve: list[dict[str, float]]   # per N: n, precision
+    pr_curve: list[dict[str, float]]  # per radius: radius, precision, recall
+    pn_curve: list[dict[str, float]]  # per N: n, precision
 
 
 def evaluate_codes(

@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from deephash.atomic import atomic_path  # noqa: E402
+from deephash.atomic import atomic_path
 
 PNG_METADATA = {"Software": None}  # no matplotlib version in the file: same figure, same bytes
 

@@ -60,7 +60,7 @@ def class_similarity(
         masked = np.zeros_like(labels)
         masked[np.arange(len(logits)), logits.argmax(axis=1)] = True
     probs = masked_softmax(logits, masked)
-    sums = labels.T.astype(np.float64) @ probs           # row m: sum over images with label m
+    sums = labels.T.astype(np.float64) @ probs  # row m: sum over images with label m
     counts = labels.sum(axis=0)
     if (counts == 0).any():
         missing = int(np.flatnonzero(counts == 0)[0])

@@ -38,8 +38,8 @@ class TrainConfig:
     eta_min: float = 1e-7
     seed: int = 0
     device: str = "auto"
-    crop: int = 0          # random crop (train) / centre crop (eval) to this size; 0 = none
-    pad: int = 0           # zero-pad then random-crop back: small translations for tiny images
+    crop: int = 0  # random crop (train) / centre crop (eval) to this size; 0 = none
+    pad: int = 0  # zero-pad then random-crop back: small translations for tiny images
     hflip: bool = False
     backbone_lr: float = 1.0  # multiplier on lr for the backbone (pretrained backbones: < 1)
 
@@ -68,9 +68,9 @@ class TrainConfig:
 
 @dataclass
 class Batch:
-    images: Tensor    # float [B, C, H, W] in [0, 1], augmented
-    labels: Tensor    # float multi-hot [B, num_classes]
-    index: Tensor     # long [B], positions in the training set (for per-item state)
+    images: Tensor  # float [B, C, H, W] in [0, 1], augmented
+    labels: Tensor  # float multi-hot [B, num_classes]
+    index: Tensor  # long [B], positions in the training set (for per-item state)
 
 
 class Objective(nn.Module):
@@ -145,9 +145,7 @@ def _crop(images: Tensor, height: int, width: int, generator: torch.Generator | 
         return images[..., top : top + height, left : left + width]
     tops = torch.randint(0, h - height + 1, (len(images),), generator=generator).tolist()
     lefts = torch.randint(0, w - width + 1, (len(images),), generator=generator).tolist()
-    return torch.stack(
-        [img[:, t : t + height, s : s + width] for img, t, s in zip(images, tops, lefts, strict=True)]
-    )
+    return torch.stack([img[:, t : t + height, s : s + width] for img, t, s in zip(images, tops, lefts, strict=True)])
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -170,9 +168,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-def epoch_batches(
-    n: int, batch_size: int, generator: torch.Generator, rank: int, world: int
-) -> Iterator[np.ndarray]:
+def epoch_batches(n: int, batch_size: int, generator: torch.Generator, rank: int, world: int) -> Iterator[np.ndarray]:
     """This process's batches of one epoch: a seeded permutation, sharded, last short batch dropped."""
     order = torch.randperm(n, generator=generator).numpy()
     per_step = batch_size * world
@@ -200,9 +196,17 @@ def fit(
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1), eta_min=config.eta_min)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(config.epochs, 1), eta_min=config.eta_min
+    )
     step = 0
-    epochs = tqdm(range(config.epochs), desc=desc, unit="epoch", disable=not is_main_process() or config.epochs == 0)
+    epochs = tqdm(
+        range(config.epochs),
+        desc=desc,
+        unit="epoch",
+        mininterval=5,
+        disable=not is_main_process() or config.epochs == 0,
+    )
     for epoch in epochs:
         model.eval()
         objective.begin_epoch(epoch, model, data)

@@ -72,4 +72,3 @@ def load_cache(path: str | Path) -> np.ndarray:
     if array.dtype != np.uint8 or array.ndim != 4:
         raise DeephashError(f"expected a uint8 [N, H, W, C] array, got {array.dtype} {array.shape}", path=path)
     return array
-

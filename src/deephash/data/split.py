@@ -66,7 +66,7 @@ def split_catalog(catalog: Catalog, name: str, seed: int, **options: Any) -> Spl
 def _count(value: int | float, available: int, key: str) -> int:
     """A count, or a fraction of ``available`` when 0 < value < 1."""
     if isinstance(value, float) and 0 < value < 1:
-        return int(round(value * available))
+        return round(value * available)
     if value < 0 or int(value) != value:
         raise DeephashError(f"split.{key}: expected a count >= 0 or a fraction in (0, 1), got {value}")
     return int(value)
@@ -190,9 +190,7 @@ def read_list(path: str | Path, classes: list[str]) -> Catalog:
                 raise DeephashError(f"expected 3 tab-separated fields, got {len(row)}", path=path, line=line)
             vector = row[2].split()
             if len(vector) != len(classes) or any(v not in ("0", "1") for v in vector):
-                raise DeephashError(
-                    f"expected {len(classes)} labels of 0/1, got {len(vector)}", path=path, line=line
-                )
+                raise DeephashError(f"expected {len(classes)} labels of 0/1, got {len(vector)}", path=path, line=line)
             ids.append(row[0])
             sources.append(row[1])
             rows.append([int(v) for v in vector])

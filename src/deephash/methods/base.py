@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 import numpy as np
 from torch import Tensor, nn
 
+from deephash.codes import pack_codes
+from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
 from deephash.models import Backbone, HashingNetwork, LinearHead
 from deephash.registry import Registry
-from deephash.codes import pack_codes
-from deephash.data.arrays import ImageArrays
 from deephash.train import Batch, Objective, TrainConfig, predict
 
 PRESTAGES = ("centers", "pseudo_similarity")

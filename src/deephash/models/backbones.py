@@ -111,9 +111,7 @@ def smallcnn(in_channels: int = 3, width: int = 32, **_: object) -> Backbone:
 
 
 def _resnet(arch: str) -> BackboneFactory:
-    def factory(
-        in_channels: int = 3, weights: str = "none", weights_file: str | None = None, **_: object
-    ) -> Backbone:
+    def factory(in_channels: int = 3, weights: str = "none", weights_file: str | None = None, **_: object) -> Backbone:
         return TorchvisionResNet(arch, in_channels, weights, weights_file)
 
     factory.__name__ = arch
