@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,27 @@ def run(main: Callable[[], None]) -> None:
     except DeephashError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+@contextmanager
+def live_callback(directory: str, prefix: str) -> Iterator[Callable[[int, dict[str, float]], None]]:
+    """A DVCLive logger in ``directory`` as the plain per-epoch callback the library's loop takes.
+
+    DVCLive never writes dvc.yaml here (``dvcyaml=False``): the stage declares its outputs.
+    """
+    from scmrepo.exceptions import SCMError
+
+    from dvclive import Live
+
+    try:
+        live = Live(directory, dvcyaml=False, save_dvc_exp=False, report=None)
+    except SCMError as exc:
+        raise DeephashError(f"DVCLive needs a Git repository with at least one commit ({exc})") from None
+    with live:
+
+        def log(epoch: int, stats: dict[str, float]) -> None:
+            for name, value in stats.items():
+                live.log_metric(f"{prefix}/{name}", value)
+            live.next_step()
+
+        yield log

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import load_params, parser, run, section
+from common import live_callback, load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json
 from deephash.data.arrays import load_arrays
 from deephash.data.split import read_split
@@ -14,7 +14,6 @@ from deephash.models import create_backbone
 from deephash.report import similarity_heatmap
 from deephash.similarity import classifier_similarity
 from deephash.train import TrainConfig, seed_everything
-from dvclive import Live
 
 
 def main() -> None:
@@ -33,13 +32,7 @@ def main() -> None:
     data = load_arrays(args.cache, split.train, "train")
     seed_everything(config.seed)  # the network's initial weights come from the seed too
     backbone = create_backbone(in_channels=data.channels, key="similarity.backbone", **backbone_params)
-    with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
-
-        def log(epoch: int, stats: dict[str, float]) -> None:
-            for name, value in stats.items():
-                live.log_metric(f"classifier/{name}", value)
-            live.next_step()
-
+    with live_callback(args.live, "classifier") as log:
         s, stats = classifier_similarity(data, backbone, config, mask=mask, order=order, callback=log)
     with atomic_path(args.out, directory=True) as tmp:
         with (tmp / "S.npy").open("wb") as f:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 
-from common import check_bits, load_params, parser, run, section
+from common import check_bits, live_callback, load_params, parser, run, section
 from deephash.checkpoint import save_model
 from deephash.data.arrays import load_arrays
 from deephash.data.split import read_split, split_dataset_name
 from deephash.methods import create_method
 from deephash.models import create_backbone
 from deephash.train import TrainConfig, fit, is_main_process, seed_everything
-from dvclive import Live
 
 
 def main() -> None:
@@ -42,13 +41,7 @@ def main() -> None:
     backbone = create_backbone(in_channels=data.channels, key="train.backbone", **backbone_params)
     network = method.build_network(backbone)
     key = f"{args.method}-{bits}"
-    with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
-
-        def log(epoch: int, stats: dict[str, float]) -> None:
-            for name, value in stats.items():
-                live.log_metric(f"train/{name}", value)
-            live.next_step()
-
+    with live_callback(args.live, "train") as log:
         fit(network, method, data, config, callback=log, desc=f"train {key}")
     if not is_main_process():
         return

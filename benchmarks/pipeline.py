@@ -1,0 +1,89 @@
+"""Wall time of the default `dvc repro`, stage by stage, in a fresh copy of the project.
+
+Reference measured in the same run: the start-up cost every torch stage pays (a Python process that
+imports torch and deephash and exits); each stage is printed as seconds and as a multiple of it.
+Usage: python benchmarks/pipeline.py [-S key=value ...]   (overrides as for `dvc exp run -S`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sh(cmd: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return out.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-S", "--set-param", action="append", default=[], help="params override, e.g. bits=[16]")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="deephash-bench-"))
+    repo = tmp / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", "params.yaml", "stages", "src"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, repo / name)
+    for readme in (ROOT / "targets").glob("*/README.md"):
+        (repo / readme.parent.relative_to(ROOT)).mkdir(parents=True, exist_ok=True)
+        shutil.copy(readme, repo / readme.relative_to(ROOT))
+    sh(["git", "init", "-q"], repo)
+    sh([sys.executable, "-m", "dvc", "init", "-q"], repo)
+    sh([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], repo)
+    sh(["git", "add", "-A"], repo)
+    sh(["git", "-c", "user.name=bench", "-c", "user.email=bench@local", "commit", "-qm", "benchmark"], repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for assignment in args.set_param:
+        dotted, value = assignment.split("=", 1)
+        node = params
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = yaml.safe_load(value)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    t0 = time.perf_counter()
+    sh([sys.executable, "-c", "import torch, deephash.train"], repo)
+    startup = time.perf_counter() - t0
+
+    order = [
+        line.split()[0]
+        for line in sh([sys.executable, "-m", "dvc", "stage", "list"], repo).splitlines()
+        if line.strip()
+    ]
+    times: dict[str, float] = {}
+    total0 = time.perf_counter()
+    for stage in order:
+        t0 = time.perf_counter()
+        sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], repo)
+        times[stage] = time.perf_counter() - t0
+    total = time.perf_counter() - total0
+    print(f"reference: python start-up with torch + deephash imported = {startup:.2f} s")
+    print(f"{'stage':<28}{'seconds':>9}{'x start-up':>12}")
+    for stage, seconds in times.items():
+        print(f"{stage:<28}{seconds:>9.1f}{seconds / startup:>12.1f}")
+    groups: dict[str, float] = {}
+    for stage, seconds in times.items():
+        groups[re.sub(r"@.*", "", stage)] = groups.get(re.sub(r"@.*", "", stage), 0.0) + seconds
+    print("per stage group: " + ", ".join(f"{g} {s:.1f} s" for g, s in groups.items()))
+    print(f"whole pipeline: {total:.1f} s ({total / 60:.2f} min) on {os.cpu_count()} cores")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def synthetic_similarity(num_classes: int, seed: int = 0, group: int = 5) -> np.ndarray:
+    """An S shaped like SHC stage 1's output: classes in superclasses, rows centred and scaled."""
+    from deephash.similarity import normalize_rows
+
+    rng = np.random.default_rng(seed)
+    embedding = rng.normal(size=(num_classes, 16))
+    embedding += 2.5 * rng.normal(size=(num_classes // group + 1, 16))[np.arange(num_classes) // group]
+    logits = -((embedding[:, None] - embedding[None]) ** 2).sum(-1) / 8
+    np.fill_diagonal(logits, -np.inf)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    s = normalize_rows(p)
+    s = (s + s.T) / 2
+    np.fill_diagonal(s, 1.0)
+    return s
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)

@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+from conftest import synthetic_similarity
+
+from deephash.centers import (
+    AlmConfig,
+    alm_fit,
+    distance_stats,
+    gilbert_varshamov_distance,
+    hadamard_rows,
+    initial_centers,
+    polish,
+    repair,
+    s_loss,
+    semantic_centers,
+)
+from deephash.errors import DeephashError
+
+
+@pytest.mark.parametrize(
+    ("classes", "expected"),
+    [(100, (4, 10, 24)), (196, (4, 10, 23)), (555, (3, 9, 21)), (80, (5, 11, 24))],
+)
+def test_gilbert_varshamov_table(classes, expected):
+    assert tuple(gilbert_varshamov_distance(q, classes) for q in (16, 32, 64)) == expected
+
+
+def test_gilbert_varshamov_is_smallest_d():
+    from math import comb
+
+    for q, c in [(16, 10), (32, 100), (64, 555), (24, 7)]:
+        d = gilbert_varshamov_distance(q, c)
+        assert sum(comb(q, i) for i in range(d)) * c >= 2**q
+        assert sum(comb(q, i) for i in range(d - 1)) * c < 2**q
+
+
+def test_hadamard_rows_are_orthogonal_or_opposite():
+    rows = hadamard_rows(16, 32).astype(int)
+    gram = rows @ rows.T
+    assert set(np.unique(gram)) <= {-16, 0, 16}
+    assert (np.diag(gram) == 16).all()
+
+
+@pytest.mark.parametrize(("classes", "bits"), [(100, 16), (196, 32), (196, 64), (555, 64), (30, 24)])
+def test_initial_centers_meet_the_bound(classes, bits):
+    d = gilbert_varshamov_distance(bits, classes)
+    centers = initial_centers(classes, bits, d, seed=0)
+    assert centers.shape == (classes, bits)
+    assert set(np.unique(centers)) == {-1, 1}
+    assert distance_stats(centers)[0] >= d
+
+
+def test_repair_fixes_a_collapsed_set(rng):
+    centers = np.ones((12, 16), dtype=np.int8)
+    fixed = repair(centers, 5, rng)
+    assert distance_stats(fixed)[0] >= 5
+
+
+def test_repair_refuses_an_impossible_bound(rng):
+    with pytest.raises(DeephashError):
+        repair(np.ones((3, 8), dtype=np.int8), 9, rng)
+
+
+@pytest.mark.parametrize(("classes", "bits"), [(10, 16), (40, 32), (100, 64)])
+def test_semantic_centers_fit_s_and_keep_distance(classes, bits):
+    s = synthetic_similarity(classes)
+    centers, report = semantic_centers(s, bits, seed=0)
+    assert centers.dtype == np.int8 and set(np.unique(centers)) == {-1, 1}
+    assert report.min_distance >= report.d == gilbert_varshamov_distance(bits, classes)
+    assert report.s_loss["polished"] == pytest.approx(s_loss(s, centers))
+    assert report.s_loss["polished"] < report.s_loss["init"]
+    assert report.s_loss["polished"] <= report.s_loss["optimised"] <= report.s_loss["init"]
+
+
+def test_semantic_centers_are_deterministic():
+    s = synthetic_similarity(30)
+    a, _ = semantic_centers(s, 32, seed=3)
+    b, _ = semantic_centers(s, 32, seed=3)
+    assert np.array_equal(a, b)
+
+
+def test_polish_delta_formula_matches_recomputed_loss():
+    """Every accepted flip must lower the exact loss: polishing is monotone and feasible."""
+    s = synthetic_similarity(20, seed=1)
+    d = gilbert_varshamov_distance(32, 20)
+    init = initial_centers(20, 32, d, seed=0)
+    polished = polish(s, init, d)
+    assert s_loss(s, polished) < s_loss(s, init)
+    assert distance_stats(polished)[0] >= d
+    # a local optimum: no single feasible flip lowers the loss further
+    best = s_loss(s, polished)
+    for i in range(20):
+        for b in range(32):
+            trial = polished.copy()
+            trial[i, b] *= -1
+            if distance_stats(trial)[0] >= d:
+                assert s_loss(s, trial) >= best - 1e-12
+
+
+def test_alm_never_breaks_the_bound_and_never_worsens():
+    s = synthetic_similarity(50, seed=2)
+    d = gilbert_varshamov_distance(16, 50)
+    init = initial_centers(50, 16, d, seed=0)
+    fitted = alm_fit(s, init, d, AlmConfig(cycles=10))
+    assert distance_stats(fitted)[0] >= d
+    assert s_loss(s, fitted) <= s_loss(s, init)
+
+
+def test_ablation_variants():
+    s = synthetic_similarity(40)
+    distance_only, r1 = semantic_centers(s, 32, variant="distance_only")
+    assert r1.s_loss == {"init": pytest.approx(s_loss(s, distance_only))}
+    _semantic_only, r2 = semantic_centers(s, 32, variant="semantic_only")
+    _full, r3 = semantic_centers(s, 32)
+    # without the bound the fit can only be as good or better
+    assert r2.s_loss["polished"] <= r3.s_loss["polished"] + 1e-12
+    assert r1.min_distance >= r1.d and r3.min_distance >= r3.d
+
+
+def test_bad_similarity_is_rejected():
+    with pytest.raises(DeephashError, match="square"):
+        semantic_centers(np.zeros((3, 4)), 16)
+    with pytest.raises(DeephashError, match="variant"):
+        semantic_centers(np.eye(3), 16, variant="nope")

@@ -1,0 +1,80 @@
+import h5py
+import numpy as np
+import pytest
+
+from deephash.codes import CodeSet, CodesFile, pack_codes, read_codes, substitute_codes, unpack_codes, write_codes
+from deephash.errors import DeephashError
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 64, 128])
+def test_pack_round_trip(rng, bits):
+    signs = rng.choice(np.array([-1, 1], dtype=np.int8), size=(17, bits))
+    packed = pack_codes(signs)
+    assert packed.dtype == np.uint8 and packed.shape == (17, bits // 8)
+    assert np.array_equal(unpack_codes(packed, bits), signs)
+
+
+def test_pack_matches_numpy_packbits_order():
+    signs = np.array([[1, -1, -1, -1, -1, -1, -1, 1]])
+    assert pack_codes(signs)[0, 0] == 0b10000001
+
+
+def test_pack_rejects_partial_bytes():
+    with pytest.raises(DeephashError):
+        pack_codes(np.ones((2, 12)))
+
+
+def sample_file(rng, bits=16):
+    def part(n):
+        return CodeSet(
+            codes=pack_codes(rng.choice([-1, 1], size=(n, bits))),
+            labels=rng.integers(0, 2, size=(n, 5)).astype(np.uint8),
+            ids=[f"img-{i}-ü" for i in range(n)],
+        )
+
+    return CodesFile(query=part(3), database=part(7), bits=bits, method="shc", dataset="digits")
+
+
+def test_hdf5_round_trip_and_layout(tmp_path, rng):
+    path = tmp_path / "c.h5"
+    original = sample_file(rng)
+    write_codes(path, original)
+    back = read_codes(path)
+    assert back.bits == 16 and back.method == "shc" and back.dataset == "digits"
+    assert np.array_equal(back.database.codes, original.database.codes)
+    assert back.query.ids == original.query.ids
+    with h5py.File(path) as f:
+        assert f["query/codes"].dtype == np.uint8 and f["query/codes"].shape == (3, 2)
+        assert f["database/labels"].shape == (7, 5)
+
+
+def test_same_codes_give_identical_bytes(tmp_path, rng):
+    data = sample_file(rng)
+    write_codes(tmp_path / "a.h5", data)
+    write_codes(tmp_path / "b.h5", data)
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+
+
+def test_missing_dataset_is_named(tmp_path, rng):
+    path = tmp_path / "c.h5"
+    write_codes(path, sample_file(rng))
+    with h5py.File(path, "a") as f:
+        del f["database/ids"]
+    with pytest.raises(DeephashError, match="/database/ids") as err:
+        read_codes(path)
+    assert str(path) in str(err.value)
+
+
+def test_wrong_width_is_named(tmp_path, rng):
+    path = tmp_path / "c.h5"
+    write_codes(path, sample_file(rng))
+    with h5py.File(path, "a") as f:
+        f.attrs["bits"] = 32
+    with pytest.raises(DeephashError, match="32 bits"):
+        read_codes(path)
+
+
+def test_substitute_codes():
+    packed = np.zeros((3, 1), dtype=np.uint8)
+    out = substitute_codes(packed, ["a", "b", "c"], np.array([[7], [9]], dtype=np.uint8), ["c", "x"])
+    assert out[:, 0].tolist() == [0, 0, 7]

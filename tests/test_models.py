@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from deephash.errors import DeephashError
+from deephash.models import create_backbone, list_backbones
+
+
+@pytest.mark.parametrize("name", list_backbones())
+def test_every_backbone_builds_and_runs(name):
+    size = 8 if name == "smallcnn" else 32
+    net = create_backbone(name, in_channels=1)
+    out = net(torch.rand(2, 1, size, size))
+    assert out.shape == (2, net.out_features)
+
+
+def test_unknown_backbone_names_the_key():
+    with pytest.raises(DeephashError, match=r"train\.backbone: unknown backbone 'vgg99'"):
+        create_backbone("vgg99", in_channels=3, key="train.backbone")
+
+
+def test_imagenet_weights_load_offline_from_torch_home(tmp_path, monkeypatch):
+    """The real loading path, fed by a file the test writes where torchvision looks for it."""
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    with pytest.raises(DeephashError, match=r"resnet18-f37072fd\.pth"):
+        create_backbone("resnet18", in_channels=3, weights="imagenet")
+    reference = torchvision.models.resnet18()
+    with torch.no_grad():
+        reference.conv1.weight.fill_(0.5)
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(reference.state_dict(), checkpoints / "resnet18-f37072fd.pth")
+    net = create_backbone("resnet18", in_channels=3, weights="imagenet")
+    assert torch.equal(net.net.conv1.weight, reference.conv1.weight)
+
+
+def test_weights_file_is_checked(tmp_path):
+    with pytest.raises(DeephashError, match="weights file not found"):
+        create_backbone("resnet18", in_channels=3, weights_file=str(tmp_path / "none.pt"))
+    bad = tmp_path / "bad.pt"
+    torch.save({"x": torch.zeros(1)}, bad)
+    with pytest.raises(DeephashError, match="not resnet18 weights"):
+        create_backbone("resnet18", in_channels=3, weights_file=str(bad))

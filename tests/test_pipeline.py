@@ -1,0 +1,137 @@
+"""End to end: the real `dvc repro` on a tiny params override in a temporary git repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deephash.codes import read_codes
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "similarity": {"epochs": 2},
+    "train": {"epochs": 2},
+    "bits": [16],
+    "evaluate": {"topk": [10, "all"], "pn": [1, 10]},
+}
+
+
+def deep_update(base: dict, override: dict) -> dict:
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+    }
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout + out.stderr
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def make_repo(path: Path, override: dict) -> Path:
+    path.mkdir()
+    for name in ("dvc.yaml", "stages", "src"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
+    for readme in (ROOT / "targets").glob("*/README.md"):
+        (path / readme.parent.relative_to(ROOT)).mkdir(parents=True, exist_ok=True)
+        shutil.copy(readme, path / readme.relative_to(ROOT))
+    params = deep_update(yaml.safe_load((ROOT / "params.yaml").read_text()), override)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], path)
+    run(["git", "config", "user.email", "t@t"], path)
+    run(["git", "config", "user.name", "t"], path)
+    run([sys.executable, "-m", "dvc", "init", "-q"], path)
+    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], path)
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-qm", "init"], path)
+    return path
+
+
+def dvc(path: Path, *args: str) -> str:
+    return run([sys.executable, "-m", "dvc", *args], path)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Path:
+    repo = make_repo(tmp_path_factory.mktemp("e2e") / "repo", {**TINY, "methods": ["shc"]})
+    first = dvc(repo, "repro")
+    assert stages_run(first) == {
+        "split",
+        "cache",
+        "similarity",
+        "centers@shc-16",
+        "train@shc-16",
+        "export@shc-16",
+        "evaluate@shc-16",
+    }
+    return repo
+
+
+def test_outputs_exist_and_parse(pipeline):
+    codes = read_codes(pipeline / "codes" / "shc-16.h5")
+    assert codes.bits == 16 and codes.method == "shc" and codes.dataset == "digits"
+    assert codes.query.codes.shape == (100, 2) and codes.database.codes.shape == (1697, 2)
+    metrics = json.loads((pipeline / "metrics" / "shc-16.json").read_text())
+    assert {"map@10", "map@all", "precision@r2", "p@1", "p@10"} == set(metrics)
+    assert all(0 <= v <= 1 for v in metrics.values())
+    centers = json.loads((pipeline / "metrics" / "centers" / "shc-16.json").read_text())
+    assert centers["min_distance"] >= centers["d"] == 6
+    assert (pipeline / "data" / "similarity" / "S.png").stat().st_size > 1000
+    assert (pipeline / "plots" / "pr" / "shc-16.csv").read_text().startswith("radius,precision,recall")
+    assert (pipeline / "plots" / "figures" / "shc-16.png").exists()
+
+
+def test_status_clean_and_second_repro_runs_nothing(pipeline):
+    assert "up to date" in dvc(pipeline, "status")
+    assert stages_run(dvc(pipeline, "repro")) == set()
+
+
+def test_changing_train_lr_reruns_only_downstream(pipeline):
+    run(["git", "add", "-A"], pipeline)
+    run(["git", "commit", "-qm", "baseline"], pipeline)
+    out = dvc(pipeline, "exp", "run", "-S", "train.lr=0.002")
+    assert stages_run(out) == {"train@shc-16", "export@shc-16", "evaluate@shc-16"}
+    assert "up to date" in dvc(pipeline, "status")
+
+
+def test_changing_the_k_list_reruns_only_evaluate(pipeline):
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    params["evaluate"]["topk"] = [5, "all"]
+    (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert stages_run(dvc(pipeline, "repro")) == {"evaluate@shc-16"}
+    assert "map@5" in json.loads((pipeline / "metrics" / "shc-16.json").read_text())
+
+
+def test_failed_stage_leaves_no_artefact(pipeline):
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    params["evaluate"]["topk"] = []
+    (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=pipeline, capture_output=True, text=True, env=env)
+    assert out.returncode != 0
+    assert "evaluate.topk: the list is empty" in out.stdout + out.stderr
+    leftovers = [p for p in (pipeline / "metrics").rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []

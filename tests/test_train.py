@@ -1,0 +1,110 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from deephash.data.arrays import ImageArrays
+from deephash.errors import DeephashError
+from deephash.methods import create_method
+from deephash.models import create_backbone
+from deephash.train import TrainConfig, augment, epoch_batches, fit, predict, seed_everything
+
+
+def tiny_data(rng, n=48, classes=4):
+    labels = np.eye(classes, dtype=np.uint8)[rng.integers(0, classes, n)]
+    images = (rng.random((n, 8, 8, 1)) * 60 + labels.argmax(1)[:, None, None, None] * 60).astype(np.uint8)
+    return ImageArrays(images, labels)
+
+
+def train_once(data, tmp_path, seed=0):
+    centers = np.where(np.random.default_rng(0).random((4, 16)) < 0.5, -1, 1).astype(np.int8)
+    np.save(tmp_path / "centers-16.npy", centers)
+    config = TrainConfig(epochs=2, batch_size=16, lr=1e-3, seed=seed, pad=1, device="cpu")
+    method = create_method("shc", 16, 4)
+    method.load_targets(tmp_path, data.labels)
+    seed_everything(seed)
+    network = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
+    fit(network, method, data, config)
+    return network, predict(network, data, config)
+
+
+def test_fit_is_bit_identical_for_the_same_seed(rng, tmp_path):
+    data = tiny_data(rng)
+    _, a = train_once(data, tmp_path)
+    _, b = train_once(data, tmp_path)
+    _, c = train_once(data, tmp_path, seed=1)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_epoch_batches_shard_disjointly():
+    g = torch.Generator().manual_seed(0)
+    whole = list(epoch_batches(40, 8, g, 0, 1))
+    g0, g1 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    rank0 = list(epoch_batches(40, 8, g0, 0, 2))
+    rank1 = list(epoch_batches(40, 8, g1, 1, 2))
+    assert len(whole) == 5 and len(rank0) == len(rank1) == 2
+    assert not set(np.concatenate(rank0)) & set(np.concatenate(rank1))
+
+
+def test_augment_shapes():
+    images = torch.rand(5, 3, 10, 12)
+    g = torch.Generator().manual_seed(0)
+    assert augment(images, TrainConfig(crop=8, hflip=True, pad=2), g, train=True).shape == (5, 3, 8, 8)
+    assert augment(images, TrainConfig(crop=8), g, train=False).shape == (5, 3, 8, 8)
+    with pytest.raises(DeephashError, match="larger"):
+        augment(images, TrainConfig(crop=16), g, train=False)
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [({"epochs": -1}, "train.epochs"), ({"optimizer": "lion"}, "train.optimizer"), ({"lrr": 1}, "train.lrr")],
+)
+def test_bad_train_params_name_the_key(params, key):
+    with pytest.raises(DeephashError, match=key.replace(".", r"\.")):
+        TrainConfig.from_params(params)
+
+
+def test_torchrun_ddp_two_processes(tmp_path):
+    """The DDP path: two gloo processes under torchrun train one shared model."""
+    script = tmp_path / "ddp.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import numpy as np, torch, torch.distributed as dist
+            from deephash.data.arrays import ImageArrays
+            from deephash.methods import create_method
+            from deephash.models import create_backbone
+            from deephash.train import TrainConfig, fit, seed_everything
+            rng = np.random.default_rng(0)
+            labels = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, 64)]
+            data = ImageArrays((rng.random((64, 8, 8, 1)) * 255).astype(np.uint8), labels)
+            np.save({str(tmp_path)!r} + "/centers-16.npy", np.where(rng.random((4, 16)) < .5, -1, 1).astype(np.int8))
+            method = create_method("shc", 16, 4)
+            method.load_targets({str(tmp_path)!r}, labels)
+            seed_everything(0)
+            net = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
+            fit(net, method, data, TrainConfig(epochs=2, batch_size=8, device="cpu"))
+            flat = torch.cat([p.detach().flatten() for p in net.parameters()])
+            gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
+            dist.all_gather(gathered, flat)
+            assert torch.equal(gathered[0], gathered[1]), "replicas diverged"
+            if dist.get_rank() == 0:
+                print("DDP-OK", dist.get_world_size())
+            """
+        )
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "DDP-OK 2" in out.stdout
