@@ -49,6 +49,25 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(result.metrics, indent=2))
 
 
+def cmd_datasets(args: argparse.Namespace) -> None:
+    from deephash.data import dataset_class, list_datasets
+    from deephash.data.base import adapter_options
+    from deephash.data.split import protocol_help
+
+    print("Datasets (dataset.name; options go under dataset.<name>, images under dataset.root):\n")
+    for name in list_datasets():
+        adapter = dataset_class(name)
+        print(f"{name}: {(adapter.__doc__ or '').strip().splitlines()[0]}")
+        print(f"  expects:  {adapter.layout}")
+        options = adapter_options(adapter)
+        shown = " ".join(f"dataset.{name}.{key}={value!r}" for key, value in options.items()) or "none"
+        print(f"  options:  {shown}")
+        print(f"  example:  {adapter.example}\n")
+    print("Split protocols (split.protocol):\n")
+    for name, about in protocol_help().items():
+        print(f"  {name:<17} {about}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deephash", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -68,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", nargs="+", default=["100", "1000", "all"], help="k list for mAP@k")
     p.add_argument("--pn", nargs="+", type=int, default=[1, 10, 100, 1000], help="N list for P@N")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("datasets", help="the dataset adapters, what each expects on disk, and the split protocols")
+    p.set_defaults(func=cmd_datasets)
     return parser
 
 
