@@ -6,8 +6,8 @@ from pathlib import Path
 
 from common import load_params, parser, run, section
 from deephash.atomic import write_json
-from deephash.data import create_dataset
-from deephash.data.split import split_catalog, write_split
+from deephash.data import dataset_from_params
+from deephash.data.split import FIXED, split_catalog, write_split
 
 
 def main() -> None:
@@ -16,16 +16,17 @@ def main() -> None:
     p.add_argument("--counts", default="metrics/split.json", help="split sizes, a DVC metric")
     args = p.parse_args()
     params = load_params(args.params)
-    dataset = dict(section(params, "dataset"))
+    name, adapter = dataset_from_params(section(params, "dataset"))
     split = dict(section(params, "split"))
-    name = dataset.pop("name")
-    adapter = create_dataset(name, **dataset)
+    protocol, seed = split.pop("protocol"), split.pop("seed")
     catalog = adapter.catalog()
-    parts = split_catalog(catalog, split.pop("protocol"), int(split.pop("seed")), **split)
+    parts = split_catalog(catalog, protocol, int(seed), **split)
     write_split(args.out, parts, name, catalog.extra)
     counts = {**parts.counts(), "classes": len(catalog.classes), "multilabel": catalog.multilabel}
     write_json(Path(args.counts), counts)
-    print(f"split {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"split {name} by {protocol} (seed {seed}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if protocol in FIXED:
+        print(f"  {protocol} fixes its own counts: {FIXED[protocol].about}; split.query/train/database are unused")
 
 
 if __name__ == "__main__":

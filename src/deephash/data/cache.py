@@ -6,6 +6,9 @@ than RAM is cached without holding it, and read back with ``np.load(mmap_mode="r
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,8 @@ from tqdm import tqdm
 from deephash.atomic import atomic_path
 from deephash.data.base import Catalog, DatasetAdapter
 from deephash.errors import DeephashError
+
+CHUNK = 64  # images per task handed to a decoding worker
 
 
 def fit_square(image: np.ndarray, size: int) -> np.ndarray:
@@ -33,18 +38,37 @@ def fit_square(image: np.ndarray, size: int) -> np.ndarray:
     return resized[top : top + size, left : left + size]
 
 
+def decoded(adapter: DatasetAdapter, sources: Sequence[str], size: int) -> list[np.ndarray]:
+    """A chunk of images decoded and fitted to ``size`` (run in a worker process when there are any)."""
+    return [fit_square(image, size) if size else image for image in adapter.read(sources, size)]
+
+
+def decode_all(adapter: DatasetAdapter, sources: Sequence[str], size: int, workers: int) -> Iterator[np.ndarray]:
+    """Every image in order; with ``workers`` > 0, chunks are decoded by that many processes.
+
+    The order (and so the cache) does not depend on ``workers``: chunks come back in submission order.
+    """
+    if workers <= 0:
+        yield from decoded(adapter, sources, size)
+        return
+    chunks = [sources[i : i + CHUNK] for i in range(0, len(sources), CHUNK)]
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for chunk in pool.map(decoded, [adapter] * len(chunks), chunks, [size] * len(chunks)):
+            yield from chunk
+
+
 def build_cache(
-    adapter: DatasetAdapter, catalog: Catalog, path: str | Path, size: int, desc: str = "cache"
+    adapter: DatasetAdapter, catalog: Catalog, path: str | Path, size: int, desc: str = "cache", workers: int = 0
 ) -> tuple[int, ...]:
     """Write the decoded images of ``catalog`` to ``path``; ``size`` 0 keeps the native size.
 
     Returns the array shape. Every image must decode to the same shape when ``size`` is 0.
     """
-    images = adapter.read(catalog.sources)
+    images = decode_all(adapter, catalog.sources, size, workers)
     first = next(images, None)
     if first is None:
         raise DeephashError("nothing to cache: the split is empty", path=path)
-    first = fit_square(first, size) if size else first
     shape = (len(catalog), *first.shape)
     with atomic_path(path) as tmp:
         array = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
@@ -52,7 +76,6 @@ def build_cache(
         for i, image in enumerate(
             tqdm(images, total=len(catalog), initial=1, desc=desc, unit="img", mininterval=2), start=1
         ):
-            image = fit_square(image, size) if size else image
             if image.shape != first.shape:
                 raise DeephashError(
                     f"image {catalog.sources[i]!r} decodes to shape {image.shape}, not {first.shape};"

@@ -8,7 +8,7 @@ from functools import cache
 import numpy as np
 
 from deephash.data import register_dataset
-from deephash.data.base import Catalog, DatasetAdapter
+from deephash.data.base import Catalog, DatasetAdapter, one_hot
 from deephash.errors import DeephashError
 
 SOURCE_PREFIX = "sklearn-digits:"
@@ -32,22 +32,22 @@ def parse_digit_source(source: str) -> int:
 
 @register_dataset("digits")
 class Digits(DatasetAdapter):
+    """1,797 real 8x8 handwritten digits, 10 classes (embedded in the scikit-learn wheel)."""
+
     layout = "nothing on disk: the images ship inside scikit-learn (sklearn/datasets/data/digits.csv.gz)"
     example = "dvc exp run -S dataset.name=digits"
 
     def catalog(self) -> Catalog:
         _, targets = digit_images()
         n = len(targets)
-        labels = np.zeros((n, 10), dtype=np.uint8)
-        labels[np.arange(n), targets] = 1
         return Catalog(
             ids=[f"digits-{i:04d}" for i in range(n)],
             sources=[f"{SOURCE_PREFIX}{i}" for i in range(n)],
-            labels=labels,
+            labels=one_hot(targets, 10),
             classes=[str(d) for d in range(10)],
         )
 
-    def read(self, sources: Sequence[str]) -> Iterator[np.ndarray]:
+    def read(self, sources: Sequence[str], size: int = 0) -> Iterator[np.ndarray]:
         images, _ = digit_images()
         for source in sources:
             yield images[parse_digit_source(source)][:, :, None]

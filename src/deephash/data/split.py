@@ -3,13 +3,19 @@
 Every split is a pure function of the catalogue, the protocol options and the seed. Each part is
 stored in a seeded shuffled order, never grouped by class: the database order is the tie-break of
 the Hamming ranking (see ``metrics``), so it has to be random, and reproducible.
+
+Two kinds of protocol: the generic ones (``per_class``, ``random``, ``label_quota``) take their
+counts from ``split.query`` / ``split.train`` / ``split.database``; the named ones (``official``
+and the papers' protocols, ``FIXED``) fix every count themselves and ignore those keys. Whatever
+was used is recorded with the split (``classes.json``: ``split``).
 """
 
 from __future__ import annotations
 
 import csv
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,7 @@ class Split:
     train: Catalog
     query: Catalog
     database: Catalog
+    recipe: dict[str, Any] = field(default_factory=dict)  # protocol, seed and the options in effect
 
     def part(self, name: str) -> Catalog:
         return {"train": self.train, "query": self.query, "database": self.database}[name]
@@ -47,20 +54,42 @@ def protocol(name: str) -> Callable[[Protocol], Protocol]:
     return decorator
 
 
+@dataclass(frozen=True)
+class Fixed:
+    """A named protocol: a generic one with every option fixed, as a paper or toolkit set it."""
+
+    build: Protocol
+    options: dict[str, Any]
+    about: str
+
+
 def split_catalog(catalog: Catalog, name: str, seed: int, **options: Any) -> Split:
-    if name not in PROTOCOLS:
-        known = ", ".join(sorted(PROTOCOLS))
+    """Split ``catalog`` by protocol ``name``; a named protocol replaces ``options`` with its own."""
+    if name in FIXED:
+        build, options = FIXED[name].build, dict(FIXED[name].options)
+    elif name in PROTOCOLS:
+        build = PROTOCOLS[name]
+    else:
+        known = ", ".join([*PROTOCOLS, *FIXED])
         raise DeephashError(f"split.protocol: unknown protocol {name!r} (known: {known})")
     if len(catalog) == 0:
         raise DeephashError("the dataset has no images")
     try:
-        split = PROTOCOLS[name](catalog, np.random.default_rng(seed), **options)
+        inspect.signature(build).bind(catalog, None, **options)
     except TypeError as exc:
         raise DeephashError(f"split: bad options for protocol {name!r}: {exc}") from None
+    split = build(catalog, np.random.default_rng(seed), **options)
     for part in PARTS:
         if len(split.part(part)) == 0:
             raise DeephashError(f"split: the {part} part is empty with these split params")
+    split.recipe = {"protocol": name, "seed": seed, **options}
     return split
+
+
+def protocol_help() -> dict[str, str]:
+    """Every protocol with one line on what it does, for ``python -m deephash datasets``."""
+    generic = {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in PROTOCOLS.items()}
+    return {**generic, **{name: fixed.about for name, fixed in FIXED.items()}}
 
 
 def _count(value: int | float, available: int, key: str) -> int:
@@ -70,6 +99,40 @@ def _count(value: int | float, available: int, key: str) -> int:
     if value < 0 or int(value) != value:
         raise DeephashError(f"split.{key}: expected a count >= 0 or a fraction in (0, 1), got {value}")
     return int(value)
+
+
+def _query_pool(catalog: Catalog) -> np.ndarray | None:
+    """Which images may be queries, for catalogues composed from pooled sources (else None)."""
+    return None if catalog.pool is None else np.array([p == "query" for p in catalog.pool])
+
+
+def _carve(
+    members: np.ndarray,
+    may_query: np.ndarray | None,
+    query: int | float,
+    train: int | float,
+    database: int | float | str,
+    what: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Queries, training images and the rest of the database from ``members`` (already shuffled).
+
+    Without pools the first images are the queries and the next ones the training set; with pools,
+    queries come from the query pool and everything else from the database pool only.
+    """
+    n = len(members)
+    pool = members if may_query is None else members[may_query[members]]
+    n_query = _count(query, len(pool), "query")
+    rest = members[n_query:] if may_query is None else members[~may_query[members]]
+    base = n if may_query is None else len(rest)
+    n_train = _count(train, base, "train")
+    n_rest = len(rest) - n_train if database == "rest" else _count(database, base, "database")  # type: ignore[arg-type]
+    if n == 0 or n_query > len(pool) or n_train + n_rest > len(rest) or n_rest < 0:
+        pools = "" if may_query is None else f" ({len(pool)} in the query pool)"
+        raise DeephashError(
+            f"split: {what} has {n} images{pools}, fewer than the {n_query} query + {n_train} train"
+            f" + {max(n_rest, 0)} database it needs"
+        )
+    return pool[:n_query], rest[:n_train], rest[n_train : n_train + n_rest]
 
 
 def _assemble(
@@ -101,30 +164,23 @@ def per_class(
     database: int | float | str = "rest",
     train_in_database: bool = True,
 ) -> Split:
-    """Stratified: per class, ``query`` queries, ``train`` training images, then the database.
+    """Stratified: per class, `query` queries, `train` training images, then the database.
 
     ``database`` is ``rest`` (every image of the class that is not a query) or a count per class.
     """
     if catalog.multilabel:
         raise DeephashError(
-            "split.protocol: per_class needs single-label data; use protocol 'random' for multi-label sets"
+            "split.protocol: per_class needs single-label data; use 'random' or 'label_quota' for multi-label sets"
         )
     classes = catalog.labels.argmax(axis=1)
+    may_query = _query_pool(catalog)
     parts: dict[str, list[np.ndarray]] = {"query": [], "train": [], "rest": []}
     for c, name in enumerate(catalog.classes):
         members = rng.permutation(np.flatnonzero(classes == c))
-        n = len(members)
-        n_query = _count(query, n, "query")
-        n_train = _count(train, n, "train")
-        n_rest = n - n_query - n_train if database == "rest" else _count(database, n, "database")  # type: ignore[arg-type]
-        if n == 0 or n_query + n_train + n_rest > n or n_rest < 0:
-            raise DeephashError(
-                f"split: class {name!r} has {n} images, fewer than the {n_query} query + {n_train} train"
-                f" + {max(n_rest, 0)} database it needs"
-            )
-        parts["query"].append(members[:n_query])
-        parts["train"].append(members[n_query : n_query + n_train])
-        parts["rest"].append(members[n_query + n_train : n_query + n_train + n_rest])
+        q, t, r = _carve(members, may_query, query, train, database, f"class {name!r}")
+        parts["query"].append(q)
+        parts["train"].append(t)
+        parts["rest"].append(r)
     return _assemble(catalog, rng, parts["query"], parts["train"], parts["rest"], train_in_database)
 
 
@@ -138,24 +194,119 @@ def random_split(
     train_in_database: bool = True,
 ) -> Split:
     """Not stratified: a seeded permutation cut into query, train and database (multi-label safe)."""
-    n = len(catalog)
-    order = rng.permutation(n)
-    n_query = _count(query, n, "query")
-    n_train = _count(train, n, "train")
-    n_rest = n - n_query - n_train if database == "rest" else _count(database, n, "database")  # type: ignore[arg-type]
-    if n_query + n_train + n_rest > n or n_rest < 0:
+    q, t, r = _carve(rng.permutation(len(catalog)), _query_pool(catalog), query, train, database, "the dataset")
+    return _assemble(catalog, rng, [q], [t], [r], train_in_database)
+
+
+@protocol("label_quota")
+def label_quota(
+    catalog: Catalog,
+    rng: np.random.Generator,
+    query: int = 100,
+    train: int = 500,
+    database: str = "rest",
+    train_in_database: bool = True,
+) -> Split:
+    """Per-class quotas for multi-label sets: `query` and `train` images per class, the rest database.
+
+    Walks a seeded permutation; an image goes to the first of its classes (in class order) that
+    still has query room, else to the first with train room, else to the database. Each image
+    counts against that one class only, so the parts hold exactly C x query and C x train images
+    when the data allow (DeepHash-pytorch's NUS-WIDE-21 recipe).
+    """
+    if database != "rest":
         raise DeephashError(
-            f"split: the dataset has {n} images, fewer than {n_query} query + {n_train} train"
-            f" + {max(n_rest, 0)} database"
+            f"split.database: label_quota puts every other image in the database ('rest'), got {database!r}"
         )
-    return _assemble(
-        catalog,
-        rng,
-        [order[:n_query]],
-        [order[n_query : n_query + n_train]],
-        [order[n_query + n_train : n_query + n_train + n_rest]],
-        train_in_database,
+    for key, value in (("query", query), ("train", train)):
+        if not isinstance(value, int) or value < 0:
+            raise DeephashError(f"split.{key}: label_quota needs a count per class >= 0, got {value!r}")
+    may_query = _query_pool(catalog)
+    rows, cols = np.nonzero(catalog.labels)
+    classes_of = np.split(cols, np.flatnonzero(np.diff(rows)) + 1)  # every image has a label (check_catalog)
+    room = {"query": np.full(len(catalog.classes), query), "train": np.full(len(catalog.classes), train)}
+    chosen: dict[str, list[int]] = {"query": [], "train": [], "rest": []}
+    order = rng.permutation(len(catalog))
+    left = (query + train) * len(catalog.classes)
+    for position, i in enumerate(order.tolist()):
+        if not left:  # every quota is full: the remaining images are all database
+            tail = order[position:]
+            chosen["rest"] += (tail if may_query is None else tail[~may_query[tail]]).tolist()
+            break
+        allowed = ("query", "train") if may_query is None else (("query",) if may_query[i] else ("train",))
+        part = next((p for p in allowed for c in classes_of[i] if room[p][c]), "rest")
+        if part != "rest":
+            room[part][next(c for c in classes_of[i] if room[part][c])] -= 1
+            left -= 1
+        if part != "rest" or may_query is None or not may_query[i]:
+            chosen[part].append(i)
+    index = {p: [np.array(v, dtype=np.int64)] for p, v in chosen.items()}
+    return _assemble(catalog, rng, index["query"], index["train"], index["rest"], train_in_database)
+
+
+def official(catalog: Catalog, rng: np.random.Generator, swap: bool = False) -> Split:
+    """The dataset's own parts: query = test (or a query list), train = train, database = a
+    database list if there is one, else the training part. ``swap`` exchanges train and test."""
+    if catalog.official is None:
+        raise DeephashError("split.protocol: this dataset has no official split; use per_class, random or label_quota")
+    tags = [set(t.split("+")) for t in catalog.official]
+    query = np.array([i for i, t in enumerate(tags) if t & {"test", "query"}], dtype=np.int64)
+    train = np.array([i for i, t in enumerate(tags) if "train" in t], dtype=np.int64)
+    listed = np.array([i for i, t in enumerate(tags) if "database" in t], dtype=np.int64)
+    if swap:
+        query, train = train, query
+    database = listed if len(listed) and not swap else train
+    both = np.intersect1d(query, database)
+    if len(both):
+        raise DeephashError(f"split: image {catalog.ids[both[0]]!r} is both a query and in the database")
+    return Split(
+        train=catalog.subset(rng.permutation(train)),
+        query=catalog.subset(rng.permutation(query)),
+        database=catalog.subset(rng.permutation(database)),
     )
+
+
+FIXED: dict[str, Fixed] = {
+    "official": Fixed(
+        official,
+        {},
+        "query = official test, train = database = official train (SEMICON's CUB/Aircraft/Food-101/NABirds);"
+        " with list files, the query, train and database lists",
+    ),
+    "official-swapped": Fixed(
+        official, {"swap": True}, "query = official train, train = database = official test (SHC's NABirds-A counts)"
+    ),
+    "cifar10": Fixed(
+        per_class,
+        {"query": 100, "train": 500, "database": "rest", "train_in_database": False},
+        "DeepHash-pytorch cifar10: per class 100 query, 500 train; 1,000 / 5,000 / 54,000 (train not in database)",
+    ),
+    "cifar10-1": Fixed(
+        per_class,
+        {"query": 100, "train": 500, "database": "rest", "train_in_database": True},
+        "DeepHash-pytorch cifar10-1: 1,000 query / 5,000 train / 59,000 database (train in database)",
+    ),
+    "cifar10-2": Fixed(
+        per_class,
+        {"query": 1000, "train": 5000, "database": 0, "train_in_database": True},
+        "DeepHash-pytorch cifar10-2: 10,000 query / 50,000 train = database",
+    ),
+    "shc-cifar100": Fixed(
+        per_class,
+        {"query": 50, "train": 100, "database": 450, "train_in_database": False},
+        "SHC's CIFAR-100: 5,000 query / 10,000 train / 45,000 database, disjoint (stratified: 50/100/450 per class)",
+    ),
+    "hashnet": Fixed(
+        random_split,
+        {"query": 5000, "train": 10000, "database": "rest", "train_in_database": True},
+        "HashNet's COCO / NUS-WIDE-81: 5,000 random queries, 10,000 training images from the database, database = rest",
+    ),
+    "nuswide21": Fixed(
+        label_quota,
+        {"query": 100, "train": 500, "database": "rest", "train_in_database": True},
+        "DeepHash-pytorch NUS-WIDE-21: 100 query and 500 train per class (2,100 / 10,500), database = all non-query",
+    ),
+}
 
 
 # --- list files -------------------------------------------------------------------------------
@@ -205,7 +356,8 @@ def write_split(directory: str | Path, split: Split, dataset: str, extra: dict[s
     with atomic_path(directory, directory=True) as tmp:
         for part in PARTS:
             write_list(tmp / f"{part}.tsv", split.part(part))
-        write_json(tmp / "classes.json", {"dataset": dataset, "classes": split.train.classes, **(extra or {})})
+        meta = {"dataset": dataset, "classes": split.train.classes, "split": split.recipe, **(extra or {})}
+        write_json(tmp / "classes.json", meta)
 
 
 def read_split(directory: str | Path) -> Split:
