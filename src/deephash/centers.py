@@ -11,7 +11,9 @@ d bits apart, d from the Gilbert-Varshamov bound. The search runs in three steps
    >= d, keeping the best fit seen. Unlike the released code, alpha is a float matrix updated for
    every pair, and the alpha gradient term carries no stray mu factor.
 3. ``polish``: exact single-bit flips that lower S_loss and keep every distance >= d, until none
-   helps. Each flip's change of S_loss is computed in closed form, so a sweep costs O(C^2 q).
+   helps, then an iterated local search (kick a few random feasible bits, descend again, keep the
+   result if better). Each flip's change of S_loss is computed in closed form, so a sweep costs
+   O(C^2 q); the sweeps are compiled with numba.
 
 ``S_loss`` is the mean over all C x C entries of (S - HH^T/q)^2, as in the paper's Table 3.
 """
@@ -22,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from math import comb
 
+import numba
 import numpy as np
 import scipy.linalg
 
@@ -158,6 +161,15 @@ class AlmConfig:
     pair_scale: float = 1e-4
 
 
+@dataclass
+class SearchConfig:
+    """Iterated local search after the polishing descent: rounds of ``kick`` random feasible flips."""
+
+    rounds: int = 300
+    kick: int = 4
+    patience: int = 100
+
+
 def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config: AlmConfig) -> np.ndarray:
     """Augmented-Lagrangian search; returns the lowest-S_loss feasible centres seen (init included)."""
     q = init.shape[1]
@@ -200,8 +212,87 @@ def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config:
     return best
 
 
-def polish(similarity: np.ndarray, centers: np.ndarray, min_distance: int, max_sweeps: int = 1000) -> np.ndarray:
-    """Exact single-bit-flip descent on S_loss that never lets a pair come closer than the bound.
+@numba.njit(cache=True)
+def _flip(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, i: int, b: int) -> None:
+    """Flip bit b of centre i and update G = HH^T and R = S - G/q in O(C)."""
+    n, q = h.shape
+    for j in range(n):
+        if j != i:
+            change = -2.0 * h[i, b] * h[j, b]
+            gram[i, j] += change
+            gram[j, i] += change
+            resid[i, j] -= change / q
+            resid[j, i] -= change / q
+    h[i, b] = -h[i, b]
+
+
+@numba.njit(cache=True)
+def _descend(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, bound: float, max_sweeps: int) -> None:
+    """Sweeps over the centres, each taking its best improving feasible flip, until none improves."""
+    n, q = h.shape
+    constant = 8.0 * (n - 1) / (q * q)
+    acc = np.empty(q)
+    blocked = np.empty(q, dtype=np.bool_)
+    for _ in range(max_sweeps):
+        improved = False
+        for i in range(n):
+            acc[:] = 0.0
+            blocked[:] = False
+            for j in range(n):
+                if j == i:
+                    continue
+                w = resid[i, j] + resid[j, i]
+                tight = gram[i, j] == bound
+                for b in range(q):
+                    acc[b] += w * h[j, b]
+                    if tight and h[j, b] != h[i, b]:
+                        blocked[b] = True
+            best_b, best_delta = -1, -1e-12
+            for b in range(q):
+                delta = 4.0 / q * h[i, b] * acc[b] + constant
+                if not blocked[b] and delta < best_delta:
+                    best_b, best_delta = b, delta
+            if best_b >= 0:
+                _flip(h, gram, resid, i, best_b)
+                improved = True
+        if not improved:
+            return
+
+
+@numba.njit(cache=True)
+def _kick(
+    h: np.ndarray, gram: np.ndarray, resid: np.ndarray, bound: float, rows: np.ndarray, cols: np.ndarray, count: int
+) -> None:
+    """Apply up to ``count`` of the proposed flips that keep every pair within the bound."""
+    n = h.shape[0]
+    applied = 0
+    for k in range(len(rows)):
+        if applied == count:
+            return
+        i, b = rows[k], cols[k]
+        feasible = True
+        for j in range(n):
+            if j != i and gram[i, j] - 2.0 * h[i, b] * h[j, b] > bound:
+                feasible = False
+                break
+        if feasible:
+            _flip(h, gram, resid, i, b)
+            applied += 1
+
+
+def polish(
+    similarity: np.ndarray,
+    centers: np.ndarray,
+    min_distance: int,
+    rounds: int = 0,
+    kick: int = 4,
+    patience: int = 100,
+    seed: int = 0,
+    max_sweeps: int = 10_000,
+) -> np.ndarray:
+    """Exact single-bit-flip descent on S_loss that never lets a pair come closer than the bound,
+    then ``rounds`` of iterated local search: flip ``kick`` random feasible bits, descend again,
+    keep the result if it is better (stopping after ``patience`` rounds without a gain).
 
     Flipping bit b of centre i changes G_ij = h_i.h_j by -2 h_ib h_jb for every j != i, so with
     R = S - G/q the change of the summed squared error is
@@ -209,38 +300,32 @@ def polish(similarity: np.ndarray, centers: np.ndarray, min_distance: int, max_s
     A flip is infeasible when some j disagrees with i on bit b and sits exactly at the bound.
     """
     s = np.asarray(similarity, dtype=np.float64)
-    h = centers.astype(np.int8).copy()
-    num, q = h.shape
-    hf = h.astype(np.float64)
-    gram = hf @ hf.T
-    resid = s - gram / q
-    constant = 8 * (num - 1) / q**2
-    bound = q - 2 * min_distance
-    for _ in range(max_sweeps):
-        improved = False
-        for i in range(num):
-            both = resid[i] + resid[:, i]
-            both[i] = 0.0
-            delta = 4 / q * hf[i] * (both @ hf) + constant
-            tight = gram[i] == bound
-            tight[i] = False
-            if tight.any():
-                disagree = hf[tight] != hf[i]
-                delta[disagree.any(axis=0)] = np.inf
-            b = int(np.argmin(delta))
-            if delta[b] >= -1e-12:
-                continue
-            change = -2 * hf[i, b] * hf[:, b]
-            change[i] = 0.0
-            gram[i] += change
-            gram[:, i] += change
-            resid[i] -= change / q
-            resid[:, i] -= change / q
-            hf[i, b] = -hf[i, b]
-            improved = True
-        if not improved:
+    num, q = centers.shape
+    bound = float(q - 2 * min_distance)
+
+    def state(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        gram = h @ h.T
+        return gram, s - gram / q
+
+    best = centers.astype(np.float64)
+    gram, resid = state(best)
+    _descend(best, gram, resid, bound, max_sweeps)
+    best_loss = s_loss(s, best)
+    rng = np.random.default_rng(seed)
+    stale = 0
+    for _ in range(rounds):
+        if stale >= patience:
             break
-    return hf.astype(np.int8)
+        h = best.copy()
+        gram, resid = state(h)
+        _kick(h, gram, resid, bound, rng.integers(0, num, 8 * kick), rng.integers(0, q, 8 * kick), kick)
+        _descend(h, gram, resid, bound, max_sweeps)
+        loss = s_loss(s, h)
+        if loss < best_loss - 1e-12:
+            best, best_loss, stale = h, loss, 0
+        else:
+            stale += 1
+    return best.astype(np.int8)
 
 
 VARIANTS = ("semantic", "distance_only", "semantic_only")
@@ -268,6 +353,7 @@ def semantic_centers(
     config: AlmConfig | None = None,
     variant: str = "semantic",
     polish_flips: bool = True,
+    search: SearchConfig | None = None,
 ) -> tuple[np.ndarray, CentersReport]:
     """SHC centres for ``similarity`` (C x C) at ``bits``: int8 [C, bits] of +-1, row i = class i.
 
@@ -292,7 +378,8 @@ def semantic_centers(
         h = alm_fit(s, init, bound, config or AlmConfig())
         losses["optimised"] = s_loss(s, h)
         if polish_flips:
-            h = polish(s, h, bound)
+            search = search or SearchConfig()
+            h = polish(s, h, bound, search.rounds, search.kick, search.patience, seed)
             losses["polished"] = s_loss(s, h)
     min_dist, mean_dist = distance_stats(h)
     report = CentersReport(

@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from deephash.centers import AlmConfig, semantic_centers
+from deephash.centers import AlmConfig, SearchConfig, semantic_centers
 from deephash.errors import DeephashError
 from deephash.methods.base import register_method
 from deephash.methods.hash_centers import CenterMethod
 
-CENTER_KEYS = {"variant", "seed", "polish"} | {f.name for f in fields(AlmConfig)}
+ALM_KEYS = {f.name for f in fields(AlmConfig)}
+SEARCH_KEYS = {f"search_{f.name}" for f in fields(SearchConfig)}
+CENTER_KEYS = {"variant", "seed", "polish"} | ALM_KEYS | SEARCH_KEYS
 
 
 @register_method("shc")
@@ -31,7 +33,8 @@ class SHC(CenterMethod):
             raise DeephashError(f"shc.centers.{unknown[0]}: unknown key (known: {', '.join(sorted(CENTER_KEYS))})")
         if similarity is None:
             raise DeephashError("shc needs the class similarity matrix of the similarity stage")
-        alm = AlmConfig(**{k: v for k, v in params.items() if k in {f.name for f in fields(AlmConfig)}})
+        alm = AlmConfig(**{k: v for k, v in params.items() if k in ALM_KEYS})
+        search = SearchConfig(**{k.removeprefix("search_"): v for k, v in params.items() if k in SEARCH_KEYS})
         centers, report = semantic_centers(
             similarity,
             bits,
@@ -39,5 +42,6 @@ class SHC(CenterMethod):
             config=alm,
             variant=str(params.get("variant", "semantic")),
             polish_flips=bool(params.get("polish", True)),
+            search=search,
         )
         return centers, report.to_dict()
