@@ -26,9 +26,9 @@ from types import SimpleNamespace
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import synthetic_similarity  # noqa: E402
+from conftest import synthetic_similarity
 
-from deephash.centers import distance_stats, gilbert_varshamov_distance, s_loss, semantic_centers  # noqa: E402
+from deephash.centers import distance_stats, gilbert_varshamov_distance, s_loss, semantic_centers
 
 
 def official_centers(module_dir: Path, similarity: np.ndarray, bits: int) -> tuple[np.ndarray, float]:
@@ -68,9 +68,10 @@ def main() -> None:
         for bits in args.bits:
             d = gilbert_varshamov_distance(bits, classes)
             start = time.perf_counter()
-            ours, report = semantic_centers(s, bits, seed=0)
+            _, report = semantic_centers(s, bits, seed=0)
             ours_s = time.perf_counter() - start
-            line = f"{classes:>4} {bits:>4} {d:>3} | {report.s_loss['polished']:>15.4f} {report.min_distance:>5} {ours_s:>6.2f}"
+            loss = report.s_loss["polished"]
+            line = f"{classes:>4} {bits:>4} {d:>3} | {loss:>15.4f} {report.min_distance:>5} {ours_s:>6.2f}"
             if args.official:
                 theirs, theirs_s = official_centers(args.official, s, bits)
                 their_loss = s_loss(s, theirs)
