@@ -44,7 +44,7 @@ def main() -> None:
         "min_distance": min_dist,
         "mean_distance": mean_dist,
         "s_loss": s_loss(similarity, centers),
-        "details": info,
+        **info,
     }
     with atomic_path(centers_file(args.out, bits)) as tmp, tmp.open("wb") as f:
         np.save(f, centers)

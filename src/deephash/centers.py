@@ -21,7 +21,7 @@ d bits apart, d from the Gilbert-Varshamov bound. The search runs in three steps
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from math import comb
 
 import numba
@@ -341,9 +341,6 @@ class CentersReport:
     mean_distance: float
     s_loss: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def semantic_centers(

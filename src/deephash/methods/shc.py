@@ -44,4 +44,4 @@ class SHC(CenterMethod):
             polish_flips=bool(params.get("polish", True)),
             search=search,
         )
-        return centers, report.to_dict()
+        return centers, {"variant": report.variant, "s_loss_stages": report.s_loss, "seconds": report.seconds}
