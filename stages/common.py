@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from deephash.atomic import atomic_path
 from deephash.errors import DeephashError
 
 PARAMS = "params.yaml"
@@ -66,23 +67,24 @@ def run(main: Callable[[], None]) -> None:
 
 @contextmanager
 def live_callback(directory: str, prefix: str) -> Iterator[Callable[[int, dict[str, float]], None]]:
-    """A DVCLive logger in ``directory`` as the plain per-epoch callback the library's loop takes.
+    """A DVCLive logger as the plain per-epoch callback the library's training loop takes.
 
-    DVCLive never writes dvc.yaml here (``dvcyaml=False``): the stage declares its outputs.
+    DVCLive never writes dvc.yaml here (``dvcyaml=False``): the stage declares its outputs. It logs
+    into a temporary directory that replaces ``directory`` only when training succeeds.
     """
+    from dvclive import Live
     from scmrepo.exceptions import SCMError
 
-    from dvclive import Live
+    with atomic_path(directory, directory=True) as tmp:
+        try:
+            live = Live(str(tmp), dvcyaml=False, save_dvc_exp=False, report=None)
+        except SCMError as exc:
+            raise DeephashError(f"DVCLive needs a Git repository with at least one commit ({exc})") from None
+        with live:
 
-    try:
-        live = Live(directory, dvcyaml=False, save_dvc_exp=False, report=None)
-    except SCMError as exc:
-        raise DeephashError(f"DVCLive needs a Git repository with at least one commit ({exc})") from None
-    with live:
+            def log(epoch: int, stats: dict[str, float]) -> None:
+                for name, value in stats.items():
+                    live.log_metric(f"{prefix}/{name}", value)
+                live.next_step()
 
-        def log(epoch: int, stats: dict[str, float]) -> None:
-            for name, value in stats.items():
-                live.log_metric(f"{prefix}/{name}", value)
-            live.next_step()
-
-        yield log
+            yield log
