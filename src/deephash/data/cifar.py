@@ -2,8 +2,8 @@
 
 A pickle can call any importable function while it loads. These files need only a numpy array
 rebuilt from raw bytes and builtin lists, strings and ints, so the unpickler admits exactly the
-globals that takes (the numpy reconstructors under their numpy 1 and 2 names, and the bytes codec
-Python 3 writes protocol-2 bytes with) and refuses every other one before anything is called.
+globals that takes (numpy's array reconstructors under their numpy 1 and 2 names, and the bytes
+codec Python 3 writes protocol-2 bytes with) and refuses every other one before anything is called.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from deephash.data import register_dataset
 from deephash.data.base import Catalog, DatasetAdapter, check_catalog, one_hot
 from deephash.errors import DeephashError
 
+# (module, name) a pickle may reference -> where that object lives in the installed numpy
 ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),  # the original files
+    ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),  # re-saved, numpy 2
+    ("numpy.core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),  # re-saved, protocol 5
+    ("numpy._core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"): ("numpy", "ndarray"),
+    ("numpy", "dtype"): ("numpy", "dtype"),
+    ("_codecs", "encode"): ("_codecs", "encode"),  # how Python 3 pickles bytes at protocols 2 and 3
 }
 PIXELS = 32 * 32 * 3
 
@@ -36,7 +39,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refused global {module}.{name} (only numpy arrays, lists, str and int)")
-        return super().find_class(module, name)
+        return super().find_class(*ALLOWED_GLOBALS[module, name])
 
 
 def load_pickle(path: Path) -> dict[str, Any]:

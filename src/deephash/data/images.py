@@ -28,7 +28,7 @@ def decode_image(path: Path, size: int = 0) -> np.ndarray:
         raise DeephashError("image not found", path=path) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DeephashError(f"unreadable image ({message})", path=path) from None
+        raise DeephashError(f"unreadable or truncated image ({message})", path=path) from None
 
 
 def is_image(name: str) -> bool:

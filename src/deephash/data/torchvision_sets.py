@@ -34,6 +34,8 @@ class TorchvisionFiles(ImageFiles):
 
     def load(self, split: str) -> Any:
         files = self.annotation_files(split)
+        if not files[0].is_file():
+            raise DeephashError(f"not found; expected this layout: {self.layout}", path=files[0])
         for path in files:
             read_lines(path)  # a missing file or a line that is not UTF-8, named with its line
         try:
