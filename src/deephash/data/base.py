@@ -45,9 +45,11 @@ class Catalog:
             raise ValueError("ids, sources and labels must have the same length")
         if self.labels.ndim != 2 or self.labels.shape[1] != len(self.classes):
             raise ValueError("labels must be [N, number of classes]")
-        for tags in (self.official, self.pool):
+        for tags, known in ((self.official, OFFICIAL_TAGS), (self.pool, POOLS)):
             if tags is not None and len(tags) != n:
                 raise ValueError("official and pool tags must have one entry per image")
+            if tags is not None and not {part for tag in set(tags) for part in tag.split("+")} <= set(known):
+                raise ValueError(f"tags must be among {known}")
         self.labels = np.ascontiguousarray(self.labels, dtype=np.uint8)
 
     def __len__(self) -> int:
@@ -80,7 +82,7 @@ def one_hot(targets: Sequence[int] | np.ndarray, num_classes: int) -> np.ndarray
 
 
 def check_catalog(catalog: Catalog, where: str | Path) -> Catalog:
-    """Refuse what no protocol can split well: no image, a repeated id, a class without an image."""
+    """Refuse what no protocol can split well: no image, a repeated id, a class or an image without a label."""
     if len(catalog) == 0:
         raise DeephashError("no images found", path=where)
     seen: set[str] = set()
@@ -91,6 +93,9 @@ def check_catalog(catalog: Catalog, where: str | Path) -> Catalog:
     empty = np.flatnonzero(catalog.labels.sum(axis=0) == 0)
     if len(empty):
         raise DeephashError(f"class {catalog.classes[empty[0]]!r} has no image", path=where)
+    unlabelled = np.flatnonzero(catalog.labels.sum(axis=1) == 0)
+    if len(unlabelled):
+        raise DeephashError(f"image {catalog.ids[unlabelled[0]]!r} has no label", path=where)
     return catalog
 
 

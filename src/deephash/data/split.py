@@ -222,8 +222,8 @@ def label_quota(
         if not isinstance(value, int) or value < 0:
             raise DeephashError(f"split.{key}: label_quota needs a count per class >= 0, got {value!r}")
     may_query = _query_pool(catalog)
-    rows, cols = np.nonzero(catalog.labels)
-    classes_of = np.split(cols, np.flatnonzero(np.diff(rows)) + 1)  # every image has a label (check_catalog)
+    _, cols = np.nonzero(catalog.labels)
+    classes_of = np.split(cols, np.cumsum(catalog.labels.sum(axis=1, dtype=np.int64))[:-1])
     room = {"query": np.full(len(catalog.classes), query), "train": np.full(len(catalog.classes), train)}
     chosen: dict[str, list[int]] = {"query": [], "train": [], "rest": []}
     order = rng.permutation(len(catalog))
