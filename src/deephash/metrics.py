@@ -6,25 +6,34 @@ that order a seeded random tie-break). Relevant: shares at least one label with 
 
 - ``map@k``: AP@k = (1/R_k) * sum over relevant ranks r <= k of precision@r, where R_k is the
   number of relevant items in the top k; 0 when R_k = 0. ``all`` ranks the whole database.
+- ``map_tieaware@k``: the expected AP@k over all orders of the items tied at each distance
+  (McSherry and Najork, ECIR 2008), so it does not depend on the database order at all.
 - ``p@N``: the fraction of relevant items among the top N (N clamped to the database size).
 - ``precision@r2``: the fraction of relevant items among those within Hamming radius 2; 0 for a
   query with none.
 - PR by radius: for each radius r, precision and recall of the items within distance <= r,
   averaged over queries (0 where nothing is retrieved or nothing is relevant).
-Queries are processed in chunks, so memory is O(chunk x database), never Q x N floats.
+
+Engine (``deephash.hamming``): one pass counts, per query, the items and the relevant items at each
+distance; everything but the stable ranks follows from those counts (PR, precision within a radius,
+the tie-aware AP). A second pass walks the database in order up to the distance holding the deepest
+cut-off and places each relevant item at its exact rank. Memory is O(queries x bits), never Q x N.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from deephash import hamming as kernels
 from deephash.codes import CodeSet
 from deephash.errors import DeephashError
 
 TopK = int | str
+CHUNK_ROWS = 1 << 20  # database rows per kernel call
+QUERY_BATCH = 8192  # queries per pair of passes (bounds the per-query state)
 
 
 def parse_topk(values: Sequence[object], key: str = "evaluate.topk") -> list[TopK]:
@@ -42,7 +51,7 @@ def parse_topk(values: Sequence[object], key: str = "evaluate.topk") -> list[Top
 
 
 def hamming(query: np.ndarray, database: np.ndarray) -> np.ndarray:
-    """Distances [Q, N] (uint16) between packed uint8 codes [Q, B] and [N, B]."""
+    """Distances [Q, N] (uint16) between packed uint8 codes [Q, B] and [N, B] (for small sets)."""
     if query.shape[1] != database.shape[1]:
         raise DeephashError(
             f"query codes are {query.shape[1] * 8} bits and database codes {database.shape[1] * 8} bits"
@@ -51,16 +60,6 @@ def hamming(query: np.ndarray, database: np.ndarray) -> np.ndarray:
     for byte in range(query.shape[1]):
         out += np.bitwise_count(query[:, byte, None] ^ database[None, :, byte])
     return out
-
-
-def relevance(query_labels: np.ndarray, database_labels: np.ndarray) -> np.ndarray:
-    return (query_labels.astype(np.int32) @ database_labels.astype(np.int32).T) > 0
-
-
-def query_chunks(num_queries: int, database_size: int, budget: int = 16_000_000) -> Iterator[slice]:
-    step = max(1, budget // max(database_size, 1))
-    for start in range(0, num_queries, step):
-        yield slice(start, min(start + step, num_queries))
 
 
 @dataclass
@@ -77,55 +76,99 @@ def evaluate_codes(
     topk: Sequence[TopK] = (100, 1000, "all"),
     pn: Sequence[int] = (1, 10, 100, 1000),
     radius: int = 2,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    query_batch: int = QUERY_BATCH,
 ) -> RetrievalResult:
-    """All metrics of the module docstring for one codes file."""
+    """All metrics of the module docstring for one codes file (chunk sizes change nothing but memory)."""
     n = len(database)
     if len(query) == 0 or n == 0:
         raise DeephashError("cannot evaluate an empty query set or database")
+    for name, part in (("query", query), ("database", database)):
+        if part.codes.ndim != 2 or part.codes.shape[1] * 8 != bits:
+            raise DeephashError(f"{name} codes are {part.codes.shape[-1] * 8} bits wide, not {bits}")
+    if query.labels.shape[1] != database.labels.shape[1]:
+        raise DeephashError(
+            f"query labels have {query.labels.shape[1]} classes, database labels {database.labels.shape[1]}"
+        )
+    if any(int(v) < 1 for v in pn):
+        raise DeephashError(f"evaluate.pn: expected positive integers, got {list(pn)}")
     ks = {k: n if k == "all" else min(int(k), n) for k in topk}
     ns = {int(v): min(int(v), n) for v in sorted(set(pn))}
-    ap_sums = dict.fromkeys(ks, 0.0)
-    pn_sums = dict.fromkeys(ns, 0.0)
-    if any(v < 1 for v in ns):
-        raise DeephashError(f"evaluate.pn: expected positive integers, got {list(pn)}")
-    within_sum = 0.0
-    pr_precision = np.zeros(bits + 1)
-    pr_recall = np.zeros(bits + 1)
-    deepest = max(max(ks.values()), max(ns.values(), default=1))
-    for rows in query_chunks(len(query), n):
-        dist = hamming(query.codes[rows], database.codes)
-        rel = relevance(query.labels[rows], database.labels)
-        order = np.argsort(dist, axis=1, kind="stable")[:, :deepest]
-        ranked = np.take_along_axis(rel, order, axis=1)
-        hits = np.cumsum(ranked, axis=1)
-        precision_at = hits / np.arange(1, deepest + 1)
-        for k, kk in ks.items():
-            found = hits[:, kk - 1]
-            summed = (precision_at[:, :kk] * ranked[:, :kk]).sum(axis=1)
-            ap_sums[k] += float(np.divide(summed, found, out=np.zeros_like(summed), where=found > 0).sum())
-        for v, vv in ns.items():
-            pn_sums[v] += float((hits[:, vv - 1] / vv).sum())
-        # Per-radius counts: retrieved and relevant items at each exact distance, then cumulated.
-        retrieved = np.zeros((dist.shape[0], bits + 1))
-        relevant = np.zeros((dist.shape[0], bits + 1))
-        for r in range(bits + 1):
-            at = dist == r
-            retrieved[:, r] = at.sum(axis=1)
-            relevant[:, r] = (at & rel).sum(axis=1)
-        retrieved, relevant = retrieved.cumsum(axis=1), relevant.cumsum(axis=1)
-        total = relevant[:, -1:]
-        prec = np.divide(relevant, retrieved, out=np.zeros_like(relevant), where=retrieved > 0)
-        rec = np.divide(relevant, total, out=np.zeros_like(relevant), where=total > 0)
-        pr_precision += prec.sum(axis=0)
-        pr_recall += rec.sum(axis=0)
-        within_sum += float(prec[:, min(radius, bits)].sum())
+    chunks = [
+        (
+            kernels.to_words(database.codes[lo : lo + chunk_rows]),
+            kernels.label_words(database.labels[lo : lo + chunk_rows]),
+        )
+        for lo in range(0, n, chunk_rows)
+    ]
+    cutoffs = np.array(sorted(set(ks.values()) | set(ns.values())), np.int64)
+    per_query = [
+        _evaluate_batch(
+            query.codes[lo : lo + query_batch], query.labels[lo : lo + query_batch], chunks, bits, cutoffs, ks
+        )
+        for lo in range(0, len(query), query_batch)
+    ]
+    hits = np.concatenate([p[0] for p in per_query])
+    ap = np.concatenate([p[1] for p in per_query])
+    tie_aware = np.concatenate([p[2] for p in per_query])
+    hist = np.concatenate([p[3] for p in per_query])
+    column = {int(c): i for i, c in enumerate(cutoffs)}
+
     q = len(query)
-    metrics: dict[str, float] = {f"map@{k}": ap_sums[k] / q for k in ks}
-    metrics[f"precision@r{radius}"] = within_sum / q
-    metrics.update({f"p@{v}": pn_sums[v] / q for v in ns})
+    metrics: dict[str, float] = {f"map@{k}": float(ap[:, column[kk]].sum() / q) for k, kk in ks.items()}
+    metrics.update({f"map_tieaware@{k}": float(tie_aware[:, i].sum() / q) for i, k in enumerate(ks)})
+    precision, recall = _pr_by_radius(hist)
+    metrics[f"precision@r{radius}"] = float(precision[:, min(radius, bits)].sum() / q)
+    pn_values = {v: float((hits[:, column[vv]] / vv).sum() / q) for v, vv in ns.items()}
+    metrics.update({f"p@{v}": value for v, value in pn_values.items()})
     pr = [
-        {"radius": r, "precision": float(pr_precision[r] / q), "recall": float(pr_recall[r] / q)}
+        {"radius": r, "precision": float(precision[:, r].sum() / q), "recall": float(recall[:, r].sum() / q)}
         for r in range(bits + 1)
     ]
-    pn_curve = [{"n": v, "precision": pn_sums[v] / q} for v in ns]
+    pn_curve = [{"n": v, "precision": value} for v, value in pn_values.items()]
     return RetrievalResult(metrics=metrics, pr_curve=pr, pn_curve=pn_curve)
+
+
+def _evaluate_batch(
+    codes: np.ndarray,
+    labels: np.ndarray,
+    chunks: list[tuple[np.ndarray, np.ndarray]],
+    bits: int,
+    cutoffs: np.ndarray,
+    ks: dict[TopK, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per query of one batch: relevant items within each cut-off, AP at each cut-off (0 where not a
+    mAP cut-off), tie-aware AP for each k, and the (distance, relevance) histogram."""
+    q_words, q_labels = kernels.to_words(codes), kernels.label_words(labels)
+    num = q_words.shape[1]
+    hist = np.zeros((num, bits + 1, 2), np.int64)
+    for words, label_bits in chunks:
+        kernels.distance_histograms(q_words, words, q_labels, label_bits, hist)
+    per_distance = hist.sum(axis=2)
+    before_all = np.cumsum(per_distance, axis=1) - per_distance
+    before_rel = np.cumsum(hist[:, :, 1], axis=1) - hist[:, :, 1]
+    depth = np.argmax(np.cumsum(per_distance, axis=1) >= cutoffs[-1], axis=1).astype(np.int64)
+    is_map = np.isin(cutoffs, list(ks.values()))
+    seen_all = np.zeros((num, bits + 1), np.int64)
+    seen_rel = np.zeros((num, bits + 1), np.int64)
+    hits = np.zeros((num, len(cutoffs)), np.int64)
+    ap_sum = np.zeros((num, len(cutoffs)))
+    for words, label_bits in chunks:
+        kernels.rank_scan(
+            q_words, words, q_labels, label_bits, depth, before_all, before_rel, cutoffs, is_map,
+            seen_all, seen_rel, hits, ap_sum,
+        )  # fmt: skip
+    ap = np.divide(ap_sum, hits, out=np.zeros_like(ap_sum), where=hits > 0)
+    tie_aware = kernels.tie_aware_ap(hist, np.array(list(ks.values()), np.int64))
+    return hits, ap, tie_aware, hist
+
+
+def _pr_by_radius(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query and radius r: precision and recall of the items within distance <= r."""
+    retrieved = np.cumsum(hist.sum(axis=2), axis=1).astype(np.float64)
+    relevant = np.cumsum(hist[:, :, 1], axis=1).astype(np.float64)
+    total = relevant[:, -1:]
+    precision = np.divide(relevant, retrieved, out=np.zeros_like(relevant), where=retrieved > 0)
+    recall = np.divide(relevant, total, out=np.zeros_like(relevant), where=total > 0)
+    return precision, recall
