@@ -264,7 +264,7 @@ class HammingIndex:
             raise DeephashError(f"unreadable index metadata ({exc})", path=meta_path) from None
         if meta.get("format") != INDEX_FORMAT:
             raise DeephashError(f"index format {meta.get('format')!r}, expected {INDEX_FORMAT}", path=meta_path)
-        mode = "r" if mmap else None
+        mode = "c" if mmap else None  # copy-on-write: writable to numba (one compiled variant), never written
         words = _load_array(directory / "words.npy", mode)
         if words.dtype != np.uint64 or words.shape != (-(-bits // 64), count):
             raise DeephashError(f"expected uint64 [{-(-bits // 64)}, {count}], got {words.dtype} {words.shape}")
