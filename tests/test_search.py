@@ -169,3 +169,103 @@ def test_bad_input_is_one_line(tmp_path, rng):
         CodeStream(tmp_path / "nothing.h5")
     with pytest.raises(DeephashError, match=r"idx: not a saved index"):
         HammingIndex.load(tmp_path / "idx")
+
+
+# --- python -m deephash search ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny trained model, its codes file and image cache, laid out as the pipeline writes them."""
+    from dataclasses import asdict
+
+    from deephash.checkpoint import save_model
+    from deephash.data.arrays import ImageArrays
+    from deephash.methods import create_method
+    from deephash.models import create_backbone
+    from deephash.train import TrainConfig, fit, seed_everything
+
+    root = tmp_path_factory.mktemp("trained")
+    rng = np.random.default_rng(0)
+    labels = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, 40)]
+    images = (rng.random((40, 8, 8, 1)) * 60 + labels.argmax(1)[:, None, None, None] * 60).astype(np.uint8)
+    np.save(root / "centers-16.npy", np.where(rng.random((4, 16)) < 0.5, -1, 1).astype(np.int8))
+    config = TrainConfig(epochs=1, batch_size=16, device="cpu")
+    method = create_method("shc", 16, 4)
+    method.load_targets(root, labels)
+    seed_everything(0)
+    backbone = {"name": "smallcnn", "width": 8}
+    network = method.build_network(create_backbone(in_channels=1, **backbone))
+    data = ImageArrays(images, labels)
+    fit(network, method, data, config)
+    save_model(
+        root / "model",
+        network,
+        {
+            "method": "shc", "bits": 16, "num_classes": 4, "classes": list("abcd"), "dataset": "test",
+            "channels": 1, "backbone": backbone, "method_params": {}, "train": asdict(config),
+        },
+    )  # fmt: skip
+    codes = method.encode(network.eval(), data, config)
+    ids = [f"img{i}" for i in range(40)]
+    write_codes(
+        root / "codes.h5",
+        CodesFile(CodeSet(codes[:5], labels[:5], ids[:5]), CodeSet(codes[5:], labels[5:], ids[5:]), 16, "shc", "t"),
+    )
+    (root / "cache").mkdir()
+    np.save(root / "cache" / "query.npy", images[:5])
+    np.save(root / "cache" / "database.npy", images[5:])
+    return root, images
+
+
+def test_search_command_finds_the_query_itself_first(trained, tmp_path, capsys):
+    from PIL import Image
+
+    from deephash.cli import main
+    from deephash.gallery import gallery_size
+
+    root, images = trained
+    # A tiny model gives many items one code; ties rank in database order, so the query is the first
+    # database item whose code it shares: here the first database item itself.
+    row = 5
+    Image.fromarray(images[row, :, :, 0]).save(tmp_path / "query.png")
+    gallery = tmp_path / "gallery.png"
+    argv = ["search", "--codes", str(root / "codes.h5"), "--cache", str(root / "cache"), "--topk", "5"]
+    assert (
+        main([*argv, "--model", str(root / "model"), "--image", str(tmp_path / "query.png"), "--gallery", str(gallery)])
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "query query.png"
+    assert lines[1].split() == ["1", f"img{row}", "0"]
+    distances = [int(line.split()[2]) for line in lines[1:6]]
+    assert distances == sorted(distances)
+    assert Image.open(gallery).size == gallery_size(1, 6)
+
+    assert main([*argv, "--query-id", f"img{row}", "--gallery", str(gallery)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["1", f"img{row}", "0"]
+
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    Image.fromarray(images[row, :, :, 0]).save(folder / "first.png")
+    Image.fromarray(images[7, :, :, 0]).save(folder / "second.png")
+    (folder / "notes.txt").write_text("not an image")
+    assert main([*argv, "--model", str(root / "model"), "--folder", str(folder), "--gallery", str(gallery)]) == 0
+    assert Image.open(gallery).size == gallery_size(2, 6)
+
+
+def test_search_command_bad_input(trained, tmp_path, capsys):
+    from deephash.cli import main
+
+    root, _ = trained
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    base = ["search", "--codes", str(root / "codes.h5"), "--size", "8", "--gallery", str(tmp_path / "g.png")]
+    assert main([*base, "--model", str(root / "model"), "--image", str(tmp_path / "broken.png")]) == 2
+    assert "broken.png: unreadable or truncated image" in capsys.readouterr().err
+    assert main([*base, "--model", str(tmp_path), "--image", str(tmp_path / "broken.png")]) == 2
+    assert f"{tmp_path}: model directory has no config.json" in capsys.readouterr().err
+    assert main([*base, "--query-id", "nope"]) == 2
+    assert "codes.h5: no query or database item has the id 'nope'" in capsys.readouterr().err
+    assert main([*base, "--query-id", "img3", "--topk", "100"]) == 0
+    assert "note: k = 100 is larger than the database (35 codes)" in capsys.readouterr().err
+    assert not (tmp_path / "g.png").with_suffix(".png.tmp").exists()

@@ -7,8 +7,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deephash.errors import DeephashError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from deephash.gallery import Tile
+    from deephash.search import CodeStream
 
 
 def cmd_centers(args: argparse.Namespace) -> None:
@@ -68,6 +75,109 @@ def cmd_datasets(args: argparse.Namespace) -> None:
         print(f"  {name:<17} {about}")
 
 
+def cmd_search(args: argparse.Namespace) -> None:
+    import warnings
+
+    import numpy as np
+
+    from deephash.gallery import draw_gallery, result_rows
+    from deephash.search import CodeStream, top_k
+
+    database = CodeStream(args.codes, "database")
+    queries, tiles, query_labels = _stored_query(args, database) if args.query_id else _encoded_queries(args, database)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = top_k(database, queries, args.topk)
+    for warning in caught:
+        print(f"note: {warning.message}", file=sys.stderr)
+    rows = np.unique(found.indices)
+    ids = dict(zip(rows.tolist(), _strings(database.read("ids", rows)), strict=True))
+    labels = dict(zip(rows.tolist(), database.read("labels", rows), strict=True))
+    images = _cached_images(args.cache, "database", len(database)) if args.cache else None
+    for q, tile in enumerate(tiles):
+        print(f"query {tile.caption.splitlines()[0]}")
+        distances, indices = found.row(q)
+        for rank, (d, i) in enumerate(zip(distances.tolist(), indices.tolist(), strict=True), start=1):
+            print(f"{rank:>5}  {ids[i]}  {d}")
+    draw_gallery(result_rows(tiles, query_labels, found, images, labels, ids), args.gallery)
+    print(f"wrote {args.gallery}")
+
+
+def _strings(values: object) -> list[str]:
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]  # type: ignore[attr-defined]
+
+
+def _cached_images(cache: str, part: str, size: int) -> np.ndarray:
+    """The cache stage's images of one part, memory-mapped; its rows must be the codes file's rows."""
+    from deephash.data.cache import load_cache
+
+    path = Path(cache) / f"{part}.npy"
+    images = load_cache(path)
+    if len(images) != size:
+        raise DeephashError(f"the cache holds {len(images)} images but the codes file's {part} has {size}", path=path)
+    return images
+
+
+def _stored_query(args: argparse.Namespace, database: CodeStream) -> tuple[np.ndarray, list[Tile], np.ndarray | None]:
+    """An item of the codes file, by id (query group first): its stored code, labels and cached image."""
+    import numpy as np
+
+    from deephash.gallery import Tile
+    from deephash.search import CodeStream
+
+    for part in ("query", "database"):
+        stream = database if part == "database" else CodeStream(args.codes, "query")
+        ids = _strings(stream.read("ids"))
+        if args.query_id in ids:
+            row = np.array([ids.index(args.query_id)])
+            image = _cached_images(args.cache, part, len(stream))[row[0]] if args.cache else None
+            return stream.read("codes", row), [Tile(image, f"{args.query_id}\n{part}")], stream.read("labels", row)
+    raise DeephashError(f"no query or database item has the id {args.query_id!r}", path=args.codes)
+
+
+def _encoded_queries(
+    args: argparse.Namespace, database: CodeStream
+) -> tuple[np.ndarray, list[Tile], np.ndarray | None]:
+    """Image files decoded and resized as the cache stage does, then encoded by the model."""
+    import numpy as np
+    from PIL import Image
+
+    from deephash.checkpoint import CONFIG_FILE, eval_config, load_model
+    from deephash.data.arrays import ImageArrays
+    from deephash.data.cache import fit_square
+    from deephash.data.images import decode_image, is_image
+    from deephash.gallery import Tile
+
+    if args.model is None:
+        raise DeephashError("--model is needed to encode --image or --folder queries")
+    if args.folder:
+        folder = Path(args.folder)
+        if not folder.is_dir():
+            raise DeephashError("not a folder", path=folder)
+        paths = sorted(p for p in folder.iterdir() if is_image(p.name))
+        if not paths:
+            raise DeephashError("no image files in the folder", path=folder)
+    else:
+        paths = [Path(p) for p in args.image]
+    network, method, config = load_model(args.model)
+    if int(config["bits"]) != database.bits:
+        raise DeephashError(
+            f"the model makes {config['bits']}-bit codes but the database holds {database.bits}-bit codes",
+            path=Path(args.model) / CONFIG_FILE,
+        )
+    size = args.size or (_cached_images(args.cache, "database", len(database)).shape[1] if args.cache else 0)
+    if not size:
+        raise DeephashError("--size (the side the model's images had) or --cache is needed to resize query images")
+    images = []
+    for path in paths:
+        rgb = decode_image(path)
+        pixels = rgb if config["channels"] == 3 else np.asarray(Image.fromarray(rgb).convert("L"))[:, :, None]
+        images.append(fit_square(pixels, size))
+    data = ImageArrays(np.stack(images), np.zeros((len(images), int(config["num_classes"])), np.uint8))
+    codes = method.encode(network, data, eval_config(config), batch_size=64, desc="encode queries")
+    return codes, [Tile(image, path.name) for image, path in zip(images, paths, strict=True)], None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deephash", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -87,6 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", nargs="+", default=["100", "1000", "all"], help="k list for mAP@k")
     p.add_argument("--pn", nargs="+", type=int, default=[1, 10, 100, 1000], help="N list for P@N")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("search", help="the nearest database codes of query images or an id, with a PNG gallery")
+    p.add_argument("--codes", required=True, help="HDF5 codes file: its database group is searched, streamed")
+    p.add_argument("--model", help="trained model directory (encodes --image / --folder queries)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--image", nargs="+", help="query image file(s)")
+    which.add_argument("--folder", help="a folder of query images")
+    which.add_argument("--query-id", help="the id of an item of the codes file (query group, then database)")
+    p.add_argument("--cache", help="image cache directory (query.npy, database.npy) for the gallery's pictures")
+    p.add_argument("--size", type=int, default=0, help="side query images are resized to (default: the cache's)")
+    p.add_argument("--topk", type=int, default=10, help="results per query (default: %(default)s)")
+    p.add_argument("--gallery", default="gallery.png", help="PNG gallery to write (default: %(default)s)")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("datasets", help="the dataset adapters, what each expects on disk, and the split protocols")
     p.set_defaults(func=cmd_datasets)
