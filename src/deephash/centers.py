@@ -163,11 +163,20 @@ class AlmConfig:
 
 @dataclass
 class SearchConfig:
-    """Iterated local search after the polishing descent: rounds of ``kick`` random feasible flips."""
+    """Iterated local search after the polishing descent: rounds of ``kick`` random feasible flips,
+    annealed from ``temperature`` x the starting S_loss.
 
-    rounds: int = 300
+    A round costs one descent, O(C^2 q), so the rounds are capped at ``budget`` / (C^2 q): small
+    problems get every round, 196 classes at 64 bits about a hundred, and the time stays bounded.
+    """
+
+    rounds: int = 2000
     kick: int = 4
-    patience: int = 100
+    temperature: float = 0.006
+    budget: float = 4e8
+
+    def rounds_for(self, num_classes: int, bits: int) -> int:
+        return min(self.rounds, int(self.budget // (num_classes * num_classes * bits)))
 
 
 def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config: AlmConfig) -> np.ndarray:
@@ -213,62 +222,74 @@ def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config:
 
 
 @numba.njit(cache=True)
-def _flip(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, i: int, b: int) -> None:
-    """Flip bit b of centre i and update G = HH^T and R = S - G/q in O(C)."""
+def _flip(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, i: int, b: int) -> float:
+    """Flip bit b of centre i, update G = HH^T and R = S - G/q in O(C); returns the change of the
+    summed squared error sum (S - G/q)^2."""
     n, q = h.shape
+    change_sse = 0.0
     for j in range(n):
         if j != i:
-            change = -2.0 * h[i, b] * h[j, b]
-            gram[i, j] += change
-            gram[j, i] += change
-            resid[i, j] -= change / q
-            resid[j, i] -= change / q
+            step = 2.0 * h[i, b] * h[j, b] / q  # R_ij and R_ji grow by this much
+            change_sse += (resid[i, j] + step) ** 2 - resid[i, j] ** 2 + (resid[j, i] + step) ** 2 - resid[j, i] ** 2
+            gram[i, j] -= step * q
+            gram[j, i] -= step * q
+            resid[i, j] += step
+            resid[j, i] += step
     h[i, b] = -h[i, b]
+    return change_sse
 
 
 @numba.njit(cache=True)
-def _descend(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, bound: float, max_sweeps: int) -> None:
-    """Sweeps over the centres, each taking its best improving feasible flip, until none improves."""
+def _descend(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, bound: float, max_sweeps: int) -> float:
+    """Sweeps over the centres, each taking its best improving feasible flip, until none improves.
+
+    Returns the change of the summed squared error."""
     n, q = h.shape
     constant = 8.0 * (n - 1) / (q * q)
     acc = np.empty(q)
     blocked = np.empty(q, dtype=np.bool_)
+    total = 0.0
     for _ in range(max_sweeps):
         improved = False
         for i in range(n):
             acc[:] = 0.0
+            for j in range(n):
+                if j != i:
+                    w = resid[i, j] + resid[j, i]
+                    for b in range(q):
+                        acc[b] += w * h[j, b]
             blocked[:] = False
             for j in range(n):
-                if j == i:
-                    continue
-                w = resid[i, j] + resid[j, i]
-                tight = gram[i, j] == bound
-                for b in range(q):
-                    acc[b] += w * h[j, b]
-                    if tight and h[j, b] != h[i, b]:
-                        blocked[b] = True
+                if j != i and gram[i, j] == bound:
+                    for b in range(q):
+                        if h[j, b] != h[i, b]:
+                            blocked[b] = True
             best_b, best_delta = -1, -1e-12
             for b in range(q):
                 delta = 4.0 / q * h[i, b] * acc[b] + constant
                 if not blocked[b] and delta < best_delta:
                     best_b, best_delta = b, delta
             if best_b >= 0:
-                _flip(h, gram, resid, i, best_b)
+                total += _flip(h, gram, resid, i, best_b)
                 improved = True
         if not improved:
-            return
+            break
+    return total
 
 
 @numba.njit(cache=True)
 def _kick(
     h: np.ndarray, gram: np.ndarray, resid: np.ndarray, bound: float, rows: np.ndarray, cols: np.ndarray, count: int
-) -> None:
-    """Apply up to ``count`` of the proposed flips that keep every pair within the bound."""
+) -> float:
+    """Apply up to ``count`` of the proposed flips that keep every pair within the bound.
+
+    Returns the change of the summed squared error."""
     n = h.shape[0]
     applied = 0
+    total = 0.0
     for k in range(len(rows)):
         if applied == count:
-            return
+            break
         i, b = rows[k], cols[k]
         feasible = True
         for j in range(n):
@@ -276,8 +297,9 @@ def _kick(
                 feasible = False
                 break
         if feasible:
-            _flip(h, gram, resid, i, b)
+            total += _flip(h, gram, resid, i, b)
             applied += 1
+    return total
 
 
 def polish(
@@ -286,13 +308,14 @@ def polish(
     min_distance: int,
     rounds: int = 0,
     kick: int = 4,
-    patience: int = 100,
+    temperature: float = 0.0,
     seed: int = 0,
     max_sweeps: int = 10_000,
 ) -> np.ndarray:
     """Exact single-bit-flip descent on S_loss that never lets a pair come closer than the bound,
-    then ``rounds`` of iterated local search: flip ``kick`` random feasible bits, descend again,
-    keep the result if it is better (stopping after ``patience`` rounds without a gain).
+    then ``rounds`` of iterated local search with annealing: flip ``kick`` random feasible bits,
+    descend again, and move there if S_loss fell, or otherwise with probability exp(-increase / T),
+    T cooling linearly from ``temperature`` x the starting S_loss to 0. The best centres seen win.
 
     Flipping bit b of centre i changes G_ij = h_i.h_j by -2 h_ib h_jb for every j != i, so with
     R = S - G/q the change of the summed squared error is
@@ -302,29 +325,25 @@ def polish(
     s = np.asarray(similarity, dtype=np.float64)
     num, q = centers.shape
     bound = float(q - 2 * min_distance)
-
-    def state(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gram = h @ h.T
-        return gram, s - gram / q
-
-    best = centers.astype(np.float64)
-    gram, resid = state(best)
-    _descend(best, gram, resid, bound, max_sweeps)
-    best_loss = s_loss(s, best)
+    h = centers.astype(np.float64)
+    gram = h @ h.T
+    resid = s - gram / q
+    sse = float((resid**2).sum()) + _descend(h, gram, resid, bound, max_sweeps)
+    best, best_sse = h.copy(), sse
+    scale = temperature * sse
     rng = np.random.default_rng(seed)
-    stale = 0
-    for _ in range(rounds):
-        if stale >= patience:
-            break
-        h = best.copy()
-        gram, resid = state(h)
-        _kick(h, gram, resid, bound, rng.integers(0, num, 8 * kick), rng.integers(0, q, 8 * kick), kick)
-        _descend(h, gram, resid, bound, max_sweeps)
-        loss = s_loss(s, h)
-        if loss < best_loss - 1e-12:
-            best, best_loss, stale = h, loss, 0
-        else:
-            stale += 1
+    for k in range(rounds):
+        trial, trial_gram, trial_resid = h.copy(), gram.copy(), resid.copy()
+        change = _kick(
+            trial, trial_gram, trial_resid, bound, rng.integers(0, num, 8 * kick), rng.integers(0, q, 8 * kick), kick
+        )
+        change += _descend(trial, trial_gram, trial_resid, bound, max_sweeps)
+        t = scale * (1 - k / rounds)
+        draw = rng.random()
+        if change < 0 or (t > 0 and draw < np.exp(-change / t)):
+            h, gram, resid, sse = trial, trial_gram, trial_resid, sse + change
+            if sse < best_sse - 1e-12:
+                best, best_sse = h.copy(), sse
     return best.astype(np.int8)
 
 
@@ -376,7 +395,7 @@ def semantic_centers(
         losses["optimised"] = s_loss(s, h)
         if polish_flips:
             search = search or SearchConfig()
-            h = polish(s, h, bound, search.rounds, search.kick, search.patience, seed)
+            h = polish(s, h, bound, search.rounds_for(num, bits), search.kick, search.temperature, seed)
             losses["polished"] = s_loss(s, h)
     min_dist, mean_dist = distance_stats(h)
     report = CentersReport(
