@@ -1,4 +1,4 @@
-"""Stage `evaluate@<method>-<bits>`: retrieval metrics, PR and P@N curves, and their figure."""
+"""Stage `evaluate@<method>-<bits>`: retrieval metrics, PR and P@N curves, their figure and a gallery."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 from common import load_params, parser, run, section
 from deephash.atomic import write_json, write_text
 from deephash.codes import read_codes
+from deephash.data.cache import load_cache
+from deephash.errors import DeephashError
+from deephash.gallery import codes_gallery
 from deephash.metrics import evaluate_codes, parse_topk
 from deephash.report import curve_csv, retrieval_figure
 
@@ -16,10 +19,16 @@ def main() -> None:
     p.add_argument("key", help="<method>-<bits>, names the outputs")
     p.add_argument("--codes", required=True, help="codes file of the export stage")
     p.add_argument("--metrics", required=True, help="metrics JSON (metrics/<key>.json)")
-    p.add_argument("--plots", default="plots", help="plots root: pr/, pn/ and figures/ under it")
+    p.add_argument("--plots", default="plots", help="plots root: pr/, pn/, figures/ and gallery/ under it")
+    p.add_argument("--cache", default="data/cache", help="image cache of the codes' query and database lists")
     args = p.parse_args()
-    params = section(load_params(args.params), "evaluate")
+    all_params = load_params(args.params)
+    params = section(all_params, "evaluate")
     topk = parse_topk(params["topk"])
+    shown = int(section(all_params, "evaluate.gallery.queries"))
+    nearest = int(section(all_params, "evaluate.gallery.topk"))
+    if shown < 1 or nearest < 1:
+        raise DeephashError(f"evaluate.gallery: queries and topk must be >= 1, got {shown} and {nearest}")
     codes = read_codes(args.codes)
     result = evaluate_codes(codes.query, codes.database, codes.bits, topk=topk, pn=params["pn"])
     write_json(Path(args.metrics), result.metrics)
@@ -32,6 +41,13 @@ def main() -> None:
         f"{args.key} on {codes.dataset}",
         plots / "figures" / f"{args.key}.png",
     )
+    images = {}
+    for part, size in (("query", len(codes.query)), ("database", len(codes.database))):
+        path = Path(args.cache) / f"{part}.npy"
+        images[part] = load_cache(path)
+        if len(images[part]) != size:
+            raise DeephashError(f"{len(images[part])} cached images for {size} {part} codes", path=path)
+    codes_gallery(codes, images["query"], images["database"], shown, nearest, plots / "gallery" / f"{args.key}.png")
     print(f"evaluate {args.key}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from deephash.atomic import atomic_path
-from deephash.search import Neighbours
+from deephash.codes import CodesFile
+from deephash.search import HammingIndex, Neighbours
 
 TILE = 96  # image side in pixels
 FRAME = 4  # coloured frame around each image
@@ -100,3 +101,15 @@ def result_rows(
             row.append(Tile(image, f"{rank}. {ids[i]}\nd = {d}", relevant))
         rows.append(row)
     return rows
+
+
+def codes_gallery(
+    codes: CodesFile, query_images: np.ndarray, database_images: np.ndarray, shown: int, k: int, path: str | Path
+) -> None:
+    """The first ``shown`` queries of a codes file beside their top k. The query list is stored in a
+    seeded shuffled order, so these are the same few, picked at random, for every method and code length."""
+    query, database = codes.query, codes.database
+    rows = range(min(shown, len(query)))
+    found = HammingIndex(database.codes, codes.bits).search(query.codes[: len(rows)], min(k, len(database)))
+    tiles = [Tile(query_images[i], f"{query.ids[i]}\nquery") for i in rows]
+    draw_gallery(result_rows(tiles, query.labels, found, database_images, database.labels, database.ids), path)

@@ -464,6 +464,7 @@ def rank_scan(
     labels: np.ndarray,
     db_labels: np.ndarray,
     depth: np.ndarray,
+    todo: np.ndarray,
     before_all: np.ndarray,
     before_rel: np.ndarray,
     cutoffs: np.ndarray,
@@ -476,9 +477,11 @@ def rank_scan(
     """Walk one chunk in database order and credit each relevant item at its exact stable rank.
 
     With the full histograms known, an item at distance d that is the p-th seen at d has rank
-    ``before_all[d] + p``; only distances up to ``depth[q]`` (the group holding the deepest cut-off)
-    can rank inside a cut-off. ``hits[q, c]`` counts the relevant items within cut-off c and
-    ``ap_sum[q, c]`` adds precision at each of their ranks (only where ``is_map[c]``).
+    ``before_all[d] + p``. Only distances up to ``depth[q]`` (the group holding the deepest cut-off)
+    can rank inside a cut-off; ``depth`` drops by one once that group has given its share, and to -1
+    once all ``todo[q]`` ranks are placed, so the rest of the database costs one mask per block.
+    ``hits[q, c]`` counts the relevant items within cut-off c and ``ap_sum[q, c]`` adds precision at
+    each of their ranks (only where ``is_map[c]``).
     """
     num_queries = queries.shape[1]
     n = db.shape[1]
@@ -491,19 +494,27 @@ def rank_scan(
         for t0 in range(0, n, TILE):
             t1 = min(n, t0 + TILE)
             for qi in range(qb * QUERY_BLOCK, min(num_queries, (qb + 1) * QUERY_BLOCK)):
+                limit, left = depth[qi], todo[qi]
+                if limit < 0:
+                    continue
                 q_words[:] = queries[:, qi]
                 q_labels[:] = labels[:, qi]
-                limit = depth[qi]
                 for b0 in range(t0, t1, BLOCK):
-                    m = min(BLOCK, t1 - b0)
-                    mask = _block_mask(q_words, db, b0, m, limit + 1, dist)
+                    mask = _block_mask(q_words, db, b0, min(BLOCK, t1 - b0), limit + 1, dist)
                     while mask:
-                        j = np.int64(trailing_zeros(mask))
+                        j = b0 + np.int64(trailing_zeros(mask))
                         mask &= mask - np.uint64(1)
-                        d = _distance(q_words, db, b0 + j)
-                        rank = before_all[qi, d] + seen_all[qi, d] + 1
+                        d = _distance(q_words, db, j)
+                        if d > limit:
+                            continue
                         seen_all[qi, d] += 1
-                        if rank > deepest or not _relevant(q_labels, db_labels, b0 + j):
+                        rank = before_all[qi, d] + seen_all[qi, d]
+                        left -= 1
+                        if left == 0:
+                            limit = -1
+                        elif before_all[qi, d] + seen_all[qi, d] == deepest:
+                            limit = d - 1
+                        if not _relevant(q_labels, db_labels, j):
                             continue
                         seen_rel[qi, d] += 1
                         precision = (before_rel[qi, d] + seen_rel[qi, d]) / rank
@@ -513,6 +524,7 @@ def rank_scan(
                             hits[qi, c] += 1
                             if is_map[c]:
                                 ap_sum[qi, c] += precision
+                depth[qi], todo[qi] = limit, left
 
 
 @njit(cache=True, nogil=True)

@@ -149,6 +149,7 @@ def _evaluate_batch(
     before_all = np.cumsum(per_distance, axis=1) - per_distance
     before_rel = np.cumsum(hist[:, :, 1], axis=1) - hist[:, :, 1]
     depth = np.argmax(np.cumsum(per_distance, axis=1) >= cutoffs[-1], axis=1).astype(np.int64)
+    todo = np.full(num, cutoffs[-1], np.int64)
     is_map = np.isin(cutoffs, list(ks.values()))
     seen_all = np.zeros((num, bits + 1), np.int64)
     seen_rel = np.zeros((num, bits + 1), np.int64)
@@ -156,7 +157,7 @@ def _evaluate_batch(
     ap_sum = np.zeros((num, len(cutoffs)))
     for words, label_bits in chunks:
         kernels.rank_scan(
-            q_words, words, q_labels, label_bits, depth, before_all, before_rel, cutoffs, is_map,
+            q_words, words, q_labels, label_bits, depth, todo, before_all, before_rel, cutoffs, is_map,
             seen_all, seen_rel, hits, ap_sum,
         )  # fmt: skip
     ap = np.divide(ap_sum, hits, out=np.zeros_like(ap_sum), where=hits > 0)
