@@ -23,6 +23,7 @@ from numba.extending import intrinsic
 BLOCK = 64
 TILE = 2048
 QUERY_BLOCK = 16
+KEY_BLOCK = 512  # items whose histogram keys are computed in one vectorised loop
 
 
 @intrinsic
@@ -118,19 +119,34 @@ def _block_distances(query: np.ndarray, db: np.ndarray, start: int, n: int, out:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _block_relevance(labels: np.ndarray, db_labels: np.ndarray, start: int, n: int, out: np.ndarray) -> None:
-    """``out[j]`` = 1 when item ``start + j`` shares a label with the query (labels as bit words)."""
-    row = db_labels[0, start : start + n]
-    q = labels[0]
-    for j in range(n):
-        out[j] = q & row[j]
-    for w in range(1, db_labels.shape[0]):
-        row = db_labels[w, start : start + n]
-        q = labels[w]
+def _block_keys(
+    query: np.ndarray, db: np.ndarray, labels: np.ndarray, db_labels: np.ndarray, start: int, n: int, out: np.ndarray
+) -> None:
+    """``out[j]`` = 2 * distance + relevant (shares a label) for item ``start + j``; one fused loop for
+    one-word codes with up to 128 labels (the common case), word by word otherwise."""
+    one = np.uint64(1)
+    row = db[0, start : start + n]
+    q = query[0]
+    tags = db_labels[0, start : start + n]
+    t = labels[0]
+    if db.shape[0] == 1 and db_labels.shape[0] == 1:
         for j in range(n):
-            out[j] |= q & row[j]
+            out[j] = (popcount(q ^ row[j]) << one) | np.uint64((t & tags[j]) != 0)
+        return
+    if db.shape[0] == 1 and db_labels.shape[0] == 2:
+        tags2 = db_labels[1, start : start + n]
+        t2 = labels[1]
+        for j in range(n):
+            out[j] = (popcount(q ^ row[j]) << one) | np.uint64(((t & tags[j]) | (t2 & tags2[j])) != 0)
+        return
+    _block_distances(query, db, start, n, out)
     for j in range(n):
-        out[j] = np.uint64(1) if out[j] != 0 else np.uint64(0)
+        out[j] <<= one
+    for j in range(n):
+        relevant = np.uint64(0)
+        for w in range(db_labels.shape[0]):
+            relevant |= labels[w] & db_labels[w, start + j]
+        out[j] |= np.uint64(relevant != 0)
 
 
 # --- exact top-k -------------------------------------------------------------------------------
@@ -429,32 +445,30 @@ def distance_histograms(
 ) -> None:
     """Add one chunk to ``hist[q, d, rel]``: items at distance d, relevant (1) or not (0), per query.
 
-    Four interleaved copies of each histogram break the store-to-load chain of repeated increments.
+    Keys (2 * distance + relevant) of a block are computed in one vectorised loop; the increments
+    then run as one plain scalar loop (on Zen 4, faster than interleaved histogram copies).
     """
     num_queries = queries.shape[1]
     n = db.shape[1]
     slots = hist.shape[1] * 2
     for qb in prange((num_queries + QUERY_BLOCK - 1) // QUERY_BLOCK):
-        dist = np.empty(BLOCK, np.uint64)
-        rel = np.empty(BLOCK, np.uint64)
+        keys = np.empty(KEY_BLOCK, np.uint64)
         q_words = np.empty(queries.shape[0], np.uint64)
         q_labels = np.empty(labels.shape[0], np.uint64)
-        local = np.zeros(4 * slots, np.int64)
+        local = np.empty(slots, np.int64)
         for t0 in range(0, n, TILE):
             t1 = min(n, t0 + TILE)
             for qi in range(qb * QUERY_BLOCK, min(num_queries, (qb + 1) * QUERY_BLOCK)):
                 q_words[:] = queries[:, qi]
                 q_labels[:] = labels[:, qi]
                 local[:] = 0
-                for b0 in range(t0, t1, BLOCK):
-                    m = min(BLOCK, t1 - b0)
-                    _block_distances(q_words, db, b0, m, dist)
-                    _block_relevance(q_labels, db_labels, b0, m, rel)
+                for b0 in range(t0, t1, KEY_BLOCK):
+                    m = min(KEY_BLOCK, t1 - b0)
+                    _block_keys(q_words, db, q_labels, db_labels, b0, m, keys)
                     for j in range(m):
-                        local[(j & 3) * slots + np.int64(2 * dist[j] + rel[j])] += 1
+                        local[np.int64(keys[j])] += 1
                 for s in range(slots):
-                    total = local[s] + local[slots + s] + local[2 * slots + s] + local[3 * slots + s]
-                    hist[qi, s >> 1, s & 1] += total
+                    hist[qi, s >> 1, s & 1] += local[s]
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -465,21 +479,20 @@ def rank_scan(
     db_labels: np.ndarray,
     depth: np.ndarray,
     todo: np.ndarray,
-    before_all: np.ndarray,
-    before_rel: np.ndarray,
+    last_rank: np.ndarray,
+    last_hit: np.ndarray,
     cutoffs: np.ndarray,
     is_map: np.ndarray,
-    seen_all: np.ndarray,
-    seen_rel: np.ndarray,
     hits: np.ndarray,
     ap_sum: np.ndarray,
 ) -> None:
     """Walk one chunk in database order and credit each relevant item at its exact stable rank.
 
-    With the full histograms known, an item at distance d that is the p-th seen at d has rank
-    ``before_all[d] + p``. Only distances up to ``depth[q]`` (the group holding the deepest cut-off)
-    can rank inside a cut-off; ``depth`` drops by one once that group has given its share, and to -1
-    once all ``todo[q]`` ranks are placed, so the rest of the database costs one mask per block.
+    With the full histograms known, ranks at distance d follow the items before d: ``last_rank[q, d]``
+    starts as their count and counts on as items at d are seen (``last_hit`` likewise for relevant
+    items). Only distances up to ``depth[q]`` (the group holding the deepest cut-off) can rank inside
+    a cut-off; ``depth`` drops by one once that group has given its share, and to -1 once all
+    ``todo[q]`` ranks are placed, so the rest of the database costs one mask per block.
     ``hits[q, c]`` counts the relevant items within cut-off c and ``ap_sum[q, c]`` adds precision at
     each of their ranks (only where ``is_map[c]``).
     """
@@ -499,6 +512,7 @@ def rank_scan(
                     continue
                 q_words[:] = queries[:, qi]
                 q_labels[:] = labels[:, qi]
+                ranks, found, q_hits, q_ap = last_rank[qi], last_hit[qi], hits[qi], ap_sum[qi]
                 for b0 in range(t0, t1, BLOCK):
                     mask = _block_mask(q_words, db, b0, min(BLOCK, t1 - b0), limit + 1, dist)
                     while mask:
@@ -507,23 +521,23 @@ def rank_scan(
                         d = _distance(q_words, db, j)
                         if d > limit:
                             continue
-                        seen_all[qi, d] += 1
-                        rank = before_all[qi, d] + seen_all[qi, d]
+                        rank = ranks[d] + 1
+                        ranks[d] = rank
                         left -= 1
                         if left == 0:
                             limit = -1
-                        elif before_all[qi, d] + seen_all[qi, d] == deepest:
+                        elif rank == deepest:
                             limit = d - 1
                         if not _relevant(q_labels, db_labels, j):
                             continue
-                        seen_rel[qi, d] += 1
-                        precision = (before_rel[qi, d] + seen_rel[qi, d]) / rank
+                        found[d] += 1
+                        precision = found[d] / rank
                         for c in range(num_cuts - 1, -1, -1):
                             if rank > cutoffs[c]:
                                 break
-                            hits[qi, c] += 1
+                            q_hits[c] += 1
                             if is_map[c]:
-                                ap_sum[qi, c] += precision
+                                q_ap[c] += precision
                 depth[qi], todo[qi] = limit, left
 
 

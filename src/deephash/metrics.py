@@ -146,20 +146,17 @@ def _evaluate_batch(
     for words, label_bits in chunks:
         kernels.distance_histograms(q_words, words, q_labels, label_bits, hist)
     per_distance = hist.sum(axis=2)
-    before_all = np.cumsum(per_distance, axis=1) - per_distance
-    before_rel = np.cumsum(hist[:, :, 1], axis=1) - hist[:, :, 1]
+    last_rank = np.cumsum(per_distance, axis=1) - per_distance  # items ranked before each distance
+    last_hit = np.cumsum(hist[:, :, 1], axis=1) - hist[:, :, 1]  # relevant ones among them
     depth = np.argmax(np.cumsum(per_distance, axis=1) >= cutoffs[-1], axis=1).astype(np.int64)
     todo = np.full(num, cutoffs[-1], np.int64)
     is_map = np.isin(cutoffs, list(ks.values()))
-    seen_all = np.zeros((num, bits + 1), np.int64)
-    seen_rel = np.zeros((num, bits + 1), np.int64)
     hits = np.zeros((num, len(cutoffs)), np.int64)
     ap_sum = np.zeros((num, len(cutoffs)))
     for words, label_bits in chunks:
         kernels.rank_scan(
-            q_words, words, q_labels, label_bits, depth, todo, before_all, before_rel, cutoffs, is_map,
-            seen_all, seen_rel, hits, ap_sum,
-        )  # fmt: skip
+            q_words, words, q_labels, label_bits, depth, todo, last_rank, last_hit, cutoffs, is_map, hits, ap_sum
+        )
     ap = np.divide(ap_sum, hits, out=np.zeros_like(ap_sum), where=hits > 0)
     tie_aware = kernels.tie_aware_ap(hist, np.array(list(ks.values()), np.int64))
     return hits, ap, tie_aware, hist
