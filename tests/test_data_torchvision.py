@@ -44,6 +44,14 @@ def test_aircraft_unknown_variant_names_the_line(aircraft):
         create_dataset("aircraft", str(aircraft)).catalog()
 
 
+def test_aircraft_path_outside_the_root_names_the_line(aircraft):
+    write_lines(
+        aircraft / "fgvc-aircraft-2013b/data/images_variant_test.txt", ["1025794 707-320", "../../../../x A300B4"]
+    )
+    with pytest.raises(DeephashError, match=r"images_variant_test\.txt:2: path '\.\./x\.jpg' resolves outside"):
+        create_dataset("aircraft", str(aircraft)).catalog()
+
+
 def test_aircraft_missing_image_names_the_line(aircraft):
     (aircraft / "fgvc-aircraft-2013b/data/images/0037511.jpg").unlink()
     with pytest.raises(DeephashError, match=r"images_variant_trainval\.txt:3: listed image .*0037511\.jpg' not found"):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deephash.data.base import Catalog
-from deephash.data.images import ImageFiles
+from deephash.data.images import ImageFiles, inside_root
 from deephash.data.textfiles import find_line, read_lines
 from deephash.errors import DeephashError
 
@@ -56,7 +56,7 @@ class TorchvisionFiles(ImageFiles):
         sources: list[str] = []
         targets: list[int] = []
         official: list[str] = []
-        lines: list[int] = []
+        lines: list[int | None] = []
         listed: list[Path] = []
         classes: list[str] = []
         for tag, split in self.splits.items():
@@ -64,15 +64,18 @@ class TorchvisionFiles(ImageFiles):
             classes = list(dataset.classes)
             # torchvision keeps the listed files and targets in private attributes only
             files, labels = dataset._image_files, dataset._labels
-            sources += [Path(os.path.relpath(f, root)).as_posix() for f in files]
+            listing = self.annotation_files(split)[-1]
+            numbered = [i + 1 if listing.suffix == ".txt" else None for i in range(len(files))]  # JSON: no lines
+            sources += [
+                inside_root(root, os.path.relpath(f, root), listing, n) for f, n in zip(files, numbered, strict=True)
+            ]
             targets += [int(t) for t in labels]
             official += [tag] * len(files)
-            lines += list(range(1, len(files) + 1))
-            listed += [self.annotation_files(split)[-1]] * len(files)
+            lines += numbered
+            listed += [listing] * len(files)
         for i, source in enumerate(sources):
             if not (root / source).is_file():
-                line = lines[i] if listed[i].suffix == ".txt" else None
-                raise DeephashError(f"listed image {source!r} not found under {root}", path=listed[i], line=line)
+                raise DeephashError(f"listed image {source!r} not found under {root}", path=listed[i], line=lines[i])
         return self.file_catalog(sources, targets, classes, listed[0], ids=self.image_ids(sources), official=official)
 
     def image_ids(self, sources: list[str]) -> list[str]:
