@@ -82,10 +82,15 @@ def clamp_k(k: int, size: int) -> int:
 def top_k(source: CodeSource, queries: np.ndarray, k: int) -> Neighbours:
     """The k nearest codes of every query, by (distance, database index)."""
     queries = check_codes(queries, source.bits, "query")
+    if len(source) == 0:
+        raise DeephashError("the database is empty: nothing to search")
     k = clamp_k(k, len(source))
     q_words = hamming.to_words(queries)
-    sample = source.sample(SAMPLE) if len(source) >= 8 * SAMPLE and 2 * k * SAMPLE >= 16 * len(source) else None
-    batch = max(1, STATE_BYTES // (20 * k + 8 * (source.bits + 1)))
+    # A sampled first threshold pays off on large databases, when about 2k codes below it make at
+    # least 16 of the sample: a steady estimate. Otherwise the scan starts from bits + 1.
+    steady = 2 * k * SAMPLE >= 16 * len(source)
+    sample = source.sample(SAMPLE) if len(source) >= 8 * SAMPLE and steady else None
+    batch = max(1, STATE_BYTES // (20 * k + 8 * (source.bits + 1)))  # bytes of one query's state
     distances = np.empty((len(queries), k), np.int32)
     indices = np.empty((len(queries), k), np.int64)
     for lo in range(0, len(queries), batch):
@@ -93,7 +98,7 @@ def top_k(source: CodeSource, queries: np.ndarray, k: int) -> Neighbours:
         full = np.full(part.shape[1], source.bits + 1, np.int64)
         start = full if sample is None else hamming.topk_start(part, sample, len(source), k, 2.0)
         found = _top_k_pass(source, part, k, start)
-        missed = np.flatnonzero(found[2] == start) if sample is not None else []
+        missed = np.flatnonzero(found[2] == start)  # a threshold that never moved had fewer than k below it
         if len(missed):  # the sampled start was too low for these: rescan them from bits + 1
             again = _top_k_pass(source, np.ascontiguousarray(part[:, missed]), k, full[missed])
             found[0][missed], found[1][missed] = again[0], again[1]
@@ -160,6 +165,7 @@ def _scan_within(source: CodeSource, q_words: np.ndarray, radius: int, capacity:
 
 
 def _mih(index: HammingIndex, q_words: np.ndarray, radius: int, tables: MultiIndex, capacity: int) -> list[np.ndarray]:
+    """Radius search through the tables; queries with more than ``capacity`` results are rerun with room."""
     n = q_words.shape[1]
     count = np.zeros(n, np.int64)
     out = np.empty((n, capacity), np.int64)
