@@ -87,3 +87,13 @@ def test_width_mismatch_is_an_error():
     db = codeset([[0] * 8], [[1]])
     with pytest.raises(DeephashError, match="bits"):
         hamming(q.codes, db.codes)
+
+
+def test_evaluate_bad_widths_are_errors():
+    q = codeset([[0] * 16], [[1]])
+    db = codeset([[0] * 16], [[1]])
+    with pytest.raises(DeephashError, match="query codes are 16 bits wide, not 8"):
+        evaluate_codes(q, db, 8)
+    wide = CodeSet(db.codes, np.ones((1, 2), np.uint8), db.ids)
+    with pytest.raises(DeephashError, match="query labels have 1 classes, database labels 2"):
+        evaluate_codes(q, wide, 16)

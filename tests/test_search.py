@@ -269,3 +269,18 @@ def test_search_command_bad_input(trained, tmp_path, capsys):
     assert main([*base, "--query-id", "img3", "--topk", "100"]) == 0
     assert "note: k = 100 is larger than the database (35 codes)" in capsys.readouterr().err
     assert not (tmp_path / "g.png").with_suffix(".png.tmp").exists()
+
+
+def test_evaluate_stage_gallery_has_one_row_per_query(tmp_path, rng):
+    from PIL import Image
+
+    from deephash.gallery import codes_gallery, gallery_size
+
+    def part(n: int) -> CodeSet:
+        labels = np.eye(3, dtype=np.uint8)[rng.integers(0, 3, n)]
+        return CodeSet(rng.integers(0, 256, (n, 2), dtype=np.uint8), labels, [f"x{i}" for i in range(n)])
+
+    codes = CodesFile(part(6), part(20), 16, "shc", "t")
+    images = rng.integers(0, 256, (26, 8, 8, 1), dtype=np.uint8)
+    codes_gallery(codes, images[:6], images[6:], 4, 5, tmp_path / "g.png")
+    assert Image.open(tmp_path / "g.png").size == gallery_size(4, 6)
