@@ -128,6 +128,8 @@ def test_sampled_start_and_its_fallback_stay_exact(rng, monkeypatch):
     database = rng.integers(0, 256, (4096, 2), dtype=np.uint8)
     queries = rng.integers(0, 256, (20, 2), dtype=np.uint8)
     assert_top_k(HammingIndex(database, 16).search(queries, 600), brute_distances(queries, database), 600)
+    database = tied_codes(rng, 4096, 24, 9)  # padded to a 64-bit word; k > N / 2: no sampled guess fits
+    assert_top_k(HammingIndex(database, 24).search(database[:5], 3000), brute_distances(database[:5], database), 3000)
     # A sample that sees only exact matches guesses a start of 1; the true top k needs more: rescanned.
     database = np.full((4096, 2), 255, np.uint8)
     database[:: 4096 // 64] = 0

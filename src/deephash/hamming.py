@@ -153,18 +153,16 @@ def _block_keys(
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def topk_start(queries: np.ndarray, sample: np.ndarray, size: int, k: int, margin: float) -> np.ndarray:
+def topk_start(queries: np.ndarray, sample: np.ndarray, size: int, k: int, margin: float, bits: int) -> np.ndarray:
     """A first threshold per query, from its distances to a sample of the database: the smallest
-    distance below which about ``margin * k`` of the ``size`` items are expected to lie (or more,
-    when k is too small for the sample to estimate).
+    distance below which about ``margin * k`` of the ``size`` items are expected to lie.
 
     Starting there instead of at bits + 1 skips most early insertions; a query whose guess was too
     low (fewer than k items below it) is seen at the end, its threshold never having moved."""
     num_queries = queries.shape[1]
-    bits = 64 * queries.shape[0]
     out = np.full(num_queries, bits + 1, np.int64)
     scale = size / sample.shape[1]
-    target = max(margin * k, 16 * scale)  # at least 16 sampled codes below the start: a steady estimate
+    target = margin * k
     for qi in prange(num_queries):
         q_words = queries[:, qi].copy()
         hist = np.zeros(bits + 1, np.int64)

@@ -96,7 +96,7 @@ def top_k(source: CodeSource, queries: np.ndarray, k: int) -> Neighbours:
     for lo in range(0, len(queries), batch):
         part = np.ascontiguousarray(q_words[:, lo : lo + batch])
         full = np.full(part.shape[1], source.bits + 1, np.int64)
-        start = full if sample is None else hamming.topk_start(part, sample, len(source), k, 2.0)
+        start = full if sample is None else hamming.topk_start(part, sample, len(source), k, 2.0, source.bits)
         found = _top_k_pass(source, part, k, start)
         missed = np.flatnonzero(found[2] == start)  # a threshold that never moved had fewer than k below it
         if len(missed):  # the sampled start was too low for these: rescan them from bits + 1
