@@ -123,6 +123,13 @@ def test_pools_keep_queries_away_from_the_database():
         split_catalog(catalog, "per_class", seed=0, query=7, train=10)
 
 
+def test_a_count_that_is_not_a_number_is_named():
+    with pytest.raises(
+        DeephashError, match=r"split\.train: expected a count >= 0 or a fraction in \(0, 1\), got 'rest'"
+    ):
+        split_catalog(single_label(3, 10), "per_class", seed=0, query=2, train="rest")
+
+
 def test_empty_part_is_an_error():
     with pytest.raises(DeephashError, match="the train part is empty"):
         split_catalog(single_label(3, 10), "per_class", seed=0, query=2, train=0)

@@ -96,8 +96,8 @@ def _count(value: int | float, available: int, key: str) -> int:
     """A count, or a fraction of ``available`` when 0 < value < 1."""
     if isinstance(value, float) and 0 < value < 1:
         return round(value * available)
-    if value < 0 or int(value) != value:
-        raise DeephashError(f"split.{key}: expected a count >= 0 or a fraction in (0, 1), got {value}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or int(value) != value:
+        raise DeephashError(f"split.{key}: expected a count >= 0 or a fraction in (0, 1), got {value!r}")
     return int(value)
 
 
