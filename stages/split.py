@@ -8,6 +8,7 @@ from common import load_params, parser, run, section
 from deephash.atomic import write_json
 from deephash.data import dataset_from_params
 from deephash.data.split import FIXED, split_catalog, write_split
+from deephash.errors import DeephashError
 
 
 def main() -> None:
@@ -19,8 +20,10 @@ def main() -> None:
     name, adapter = dataset_from_params(section(params, "dataset"))
     split = dict(section(params, "split"))
     protocol, seed = split.pop("protocol"), split.pop("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise DeephashError(f"split.seed: expected an integer, got {seed!r}")
     catalog = adapter.catalog()
-    parts = split_catalog(catalog, protocol, int(seed), **split)
+    parts = split_catalog(catalog, protocol, seed, **split)
     write_split(args.out, parts, name, catalog.extra)
     counts = {**parts.counts(), "classes": len(catalog.classes), "multilabel": catalog.multilabel}
     write_json(Path(args.counts), counts)
