@@ -26,6 +26,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from deephash.codes import CodeSet, CodesFile, unpack_codes, write_codes
 from deephash.search import CodeStream, HammingIndex, top_k
@@ -55,12 +56,14 @@ def measured(fn: Callable[[], object]) -> tuple[object, float, float]:
 
 
 def peers_topk(database: np.ndarray, queries: np.ndarray, bits: int, k: int) -> np.ndarray:
-    """The DeepHash-pytorch way: +-1 floats, distance = (bits - q.b) / 2, a full argsort per query."""
+    """The DeepHash-pytorch way: +-1 floats, distance = (bits - q.b) / 2, a full argsort per query
+    (one BLAS thread, its best on a shared machine: spinning BLAS threads slowed it fourfold)."""
     signs = unpack_codes(database, bits).astype(np.float32)
     out = []
-    for q in unpack_codes(queries, bits).astype(np.float32):
-        distance = 0.5 * (bits - signs @ q)
-        out.append(np.sort(distance[np.argsort(distance)[:k]]))
+    with threadpool_limits(1, user_api="blas"):
+        for q in unpack_codes(queries, bits).astype(np.float32):
+            distance = 0.5 * (bits - signs @ q)
+            out.append(np.sort(distance[np.argsort(distance)[:k]]))
     return np.array(out)
 
 
