@@ -15,7 +15,9 @@ Usage: python benchmarks/evaluate.py [--queries 5000] [--database 100000] [--bit
 from __future__ import annotations
 
 import argparse
+import os
 
+import numba
 import numpy as np
 from search import measured
 from threadpoolctl import threadpool_limits
@@ -71,8 +73,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=1000)
     parser.add_argument("--flip", type=float, default=0.2, help="fraction of code bits flipped at random")
     parser.add_argument("--tie-range", action="store_true", help="also the best and worst tie orders")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="deephash's threads")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    numba.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     query = synthetic(rng, args.queries, args.bits, args.classes, args.flip)
     database = synthetic(rng, args.database, args.bits, args.classes, args.flip)

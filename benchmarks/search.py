@@ -10,7 +10,9 @@ peak memory the method added (RSS high-water mark, reset before each), and wheth
 baselines run on the first --slow-queries queries only; their queries/s are comparable all the same.
 
 Usage: python benchmarks/search.py [--sizes 1000000 10000000] [--bits 64] [--extra-bits 32 128]
-       [--queries 1000] [--k 100 1000] [--slow-queries 10]
+       [--queries 1000] [--k 100 1000] [--slow-queries 10] [--threads N]
+On a machine shared with other work, --threads 1 gives steadier ratios: spinning OpenMP threads
+(faiss) lose the most when the cores are oversubscribed.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import faiss
+import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from deephash.codes import CodeSet, CodesFile, unpack_codes, write_codes
 from deephash.search import CodeStream, HammingIndex, top_k
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # the streamed search's progress bar would cut into the table
 LIBC = ctypes.CDLL("libc.so.6")
 LIBC.mallopt(-3, 1 << 17)  # M_MMAP_THRESHOLD, fixed: large blocks are mmapped, so freeing returns them
 
@@ -86,7 +90,7 @@ def usearch_topk(database: np.ndarray, queries: np.ndarray, k: int) -> np.ndarra
         from usearch.index import MetricKind, search
     except ImportError:
         return None
-    found = search(database, queries, k, MetricKind.Hamming, exact=True, threads=os.cpu_count() or 1)
+    found = search(database, queries, k, MetricKind.Hamming, exact=True, threads=numba.get_num_threads())
     return np.sort(np.asarray(found.distances), axis=1).astype(np.int32)
 
 
@@ -206,10 +210,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--k", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--slow-queries", type=int, default=10, help="queries for the slow baselines")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="for faiss, usearch and deephash")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    print(f"{os.cpu_count()} CPU cores, faiss {faiss.__version__} with {faiss.omp_get_max_threads()} threads")
+    faiss.omp_set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
+    print(f"{os.cpu_count()} CPU cores; faiss {faiss.__version__}, usearch and deephash on {args.threads} threads")
     warm_up(rng)
     for i, n in enumerate(args.sizes):
         for bits in [args.bits, *(args.extra_bits if i == 0 else [])]:
