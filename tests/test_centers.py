@@ -122,3 +122,27 @@ def test_bad_similarity_is_rejected():
         semantic_centers(np.zeros((3, 4)), 16)
     with pytest.raises(DeephashError, match="variant"):
         semantic_centers(np.eye(3), 16, variant="nope")
+
+
+def test_polish_is_a_local_optimum_under_paired_flips():
+    """No feasible pair of flips within one centre lowers the loss after the descent."""
+    s = synthetic_similarity(8, seed=3)
+    d = gilbert_varshamov_distance(16, 8)
+    polished = polish(s, initial_centers(8, 16, d, seed=0), d)
+    best = s_loss(s, polished)
+    for i in range(8):
+        for b in range(16):
+            for c in range(b + 1, 16):
+                trial = polished.copy()
+                trial[i, [b, c]] *= -1
+                if distance_stats(trial)[0] >= d:
+                    assert s_loss(s, trial) >= best - 1e-12
+
+
+def test_annealed_search_never_returns_worse_than_its_start():
+    s = synthetic_similarity(30, seed=4)
+    d = gilbert_varshamov_distance(16, 30)
+    start = polish(s, initial_centers(30, 16, d, seed=0), d)
+    searched = polish(s, start, d, rounds=50, kick=4, temperature=0.01, seed=1)
+    assert s_loss(s, searched) <= s_loss(s, start)
+    assert distance_stats(searched)[0] >= d

@@ -10,10 +10,11 @@ d bits apart, d from the Gilbert-Varshamov bound. The search runs in three steps
    multipliers Lambda and alpha), with column updates accepted only if they keep every distance
    >= d, keeping the best fit seen. Unlike the released code, alpha is a float matrix updated for
    every pair, and the alpha gradient term carries no stray mu factor.
-3. ``polish``: exact single-bit flips that lower S_loss and keep every distance >= d, until none
-   helps, then an iterated local search (kick a few random feasible bits, descend again, keep the
-   result if better). Each flip's change of S_loss is computed in closed form, so a sweep costs
-   O(C^2 q); the sweeps are compiled with numba.
+3. ``polish``: exact single-bit flips (and pairs of flips in one centre, which can cross a bound
+   that blocks each flip alone) that lower S_loss and keep every distance >= d, until none helps,
+   then an annealed iterated local search (kick a few random feasible bits, descend again, move
+   there if better or by the annealing rule). Each flip's change of S_loss is computed in closed
+   form, so a sweep costs O(C^2 q); the sweeps are compiled with numba.
 
 ``S_loss`` is the mean over all C x C entries of (S - HH^T/q)^2, as in the paper's Table 3.
 """
@@ -240,14 +241,33 @@ def _flip(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, i: int, b: int) ->
 
 
 @numba.njit(cache=True)
-def _descend(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, bound: float, max_sweeps: int) -> float:
-    """Sweeps over the centres, each taking its best improving feasible flip, until none improves.
+def _flip_tracked(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, cross: np.ndarray, i: int, b: int) -> float:
+    """``_flip`` that also keeps the bit cross-products H^T H up to date."""
+    change = _flip(h, gram, resid, i, b)
+    for c in range(h.shape[1]):
+        if c != b:
+            cross[b, c] += 2.0 * h[i, b] * h[i, c]
+            cross[c, b] = cross[b, c]
+    return change
 
-    Returns the change of the summed squared error."""
+
+@numba.njit(cache=True)
+def _descend(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, bound: float, max_sweeps: int) -> float:
+    """Sweeps over the centres until none improves. Each centre takes its best improving feasible
+    single flip or, when there is none, its best improving feasible pair of flips: a pair can
+    cross a distance bound that blocks each of its flips alone.
+
+    Flipping bits b and c of centre i together changes the summed squared error by
+    delta_b + delta_c + (16/q^2) h_ib h_ic sum_{j!=i} h_jb h_jc; it is infeasible when some j with
+    D_ij <= d + 1 disagrees with i on both bits. Returns the change of the summed squared error.
+    """
     n, q = h.shape
     constant = 8.0 * (n - 1) / (q * q)
     acc = np.empty(q)
+    single = np.empty(q)
     blocked = np.empty(q, dtype=np.bool_)
+    forbidden = np.empty((q, q), dtype=np.bool_)
+    cross = h.T @ h
     total = 0.0
     for _ in range(max_sweeps):
         improved = False
@@ -266,11 +286,32 @@ def _descend(h: np.ndarray, gram: np.ndarray, resid: np.ndarray, bound: float, m
                             blocked[b] = True
             best_b, best_delta = -1, -1e-12
             for b in range(q):
-                delta = 4.0 / q * h[i, b] * acc[b] + constant
-                if not blocked[b] and delta < best_delta:
-                    best_b, best_delta = b, delta
+                single[b] = 4.0 / q * h[i, b] * acc[b] + constant
+                if not blocked[b] and single[b] < best_delta:
+                    best_b, best_delta = b, single[b]
             if best_b >= 0:
-                total += _flip(h, gram, resid, i, best_b)
+                total += _flip_tracked(h, gram, resid, cross, i, best_b)
+                improved = True
+                continue
+            forbidden[:, :] = False
+            for j in range(n):
+                if j != i and gram[i, j] >= bound - 2.0:
+                    for b in range(q):
+                        if h[j, b] != h[i, b]:
+                            for c in range(q):
+                                if h[j, c] != h[i, c]:
+                                    forbidden[b, c] = True
+            pair_b, pair_c, pair_delta = -1, -1, -1e-12
+            for b in range(q):
+                for c in range(b + 1, q):
+                    if not forbidden[b, c]:
+                        shared = cross[b, c] - h[i, b] * h[i, c]
+                        delta = single[b] + single[c] + 16.0 / (q * q) * h[i, b] * h[i, c] * shared
+                        if delta < pair_delta:
+                            pair_b, pair_c, pair_delta = b, c, delta
+            if pair_b >= 0:
+                total += _flip_tracked(h, gram, resid, cross, i, pair_b)
+                total += _flip_tracked(h, gram, resid, cross, i, pair_c)
                 improved = True
         if not improved:
             break
@@ -312,8 +353,8 @@ def polish(
     seed: int = 0,
     max_sweeps: int = 10_000,
 ) -> np.ndarray:
-    """Exact single-bit-flip descent on S_loss that never lets a pair come closer than the bound,
-    then ``rounds`` of iterated local search with annealing: flip ``kick`` random feasible bits,
+    """Exact descent on S_loss by single and paired bit flips that never lets a pair of centres come
+    closer than the bound, then ``rounds`` of iterated local search with annealing: flip ``kick`` random feasible bits,
     descend again, and move there if S_loss fell, or otherwise with probability exp(-increase / T),
     T cooling linearly from ``temperature`` x the starting S_loss to 0. The best centres seen win.
 
