@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 import torch
 
+from deephash.data.arrays import ImageArrays
 from deephash.methods import create_method, list_methods, method_class
-from deephash.methods.hash_centers import CenterMethod, center_loss, center_targets
+from deephash.methods.hash_centers import center_loss, center_targets, centers_file
+from deephash.methods.ssdh import PSEUDO_FILE, image_features, pseudo_similarity
 from deephash.models import create_backbone
-from deephash.train import Batch
+from deephash.train import Batch, TrainConfig, fit, seed_everything
 
 
-def test_registry_lists_the_core_methods():
-    assert {"shc", "csq"} <= set(list_methods())
+def test_registry_lists_every_method():
+    assert {"shc", "csq", "hashnet", "triplet", "ssdh", "semicon", "shc_dist", "shc_sem"} <= set(list_methods())
 
 
 def test_center_targets_multilabel_tie_break():
@@ -39,24 +41,43 @@ def test_center_loss_value_hand_computed():
     assert center_loss(u, target, 0.5).item() == pytest.approx(np.log(2) + 0.5)
 
 
+def tiny_set(classes: int = 4, per_class: int = 8) -> ImageArrays:
+    """Images whose brightness gives their class away: every method can learn it in a few steps."""
+    labels = np.eye(classes, dtype=np.uint8).repeat(per_class, axis=0)
+    noise = np.random.default_rng(0).random((len(labels), 8, 8, 1)) * 25
+    images = (noise + labels.argmax(1)[:, None, None, None] * 60).astype(np.uint8)
+    return ImageArrays(images, labels)
+
+
+def write_targets(name: str, directory, data: ImageArrays, bits: int) -> None:
+    """What the method's pre-stage would have written to targets/<name>/."""
+    cls = method_class(name)
+    if cls.prestage == "centers":
+        centers, _ = cls.build_centers(data.labels.shape[1], bits, np.eye(data.labels.shape[1]), {})
+        np.save(centers_file(directory, bits), centers)
+    elif cls.prestage == "pseudo_similarity":
+        np.save(directory / PSEUDO_FILE, pseudo_similarity(image_features(data, "pixels"))[0])
+
+
+def test_every_prestage_is_known():
+    from deephash.methods.base import PRESTAGES
+
+    assert {method_class(name).prestage for name in list_methods()} <= {None, *PRESTAGES}
+
+
 @pytest.mark.parametrize("name", list_methods())
 def test_method_loss_falls_on_tiny_data(name, tmp_path):
     torch.manual_seed(0)
-    classes, bits = 4, 16
-    cls = method_class(name)
-    method = create_method(name, bits, classes)
-    labels = np.eye(classes, dtype=np.uint8).repeat(8, axis=0)
-    if issubclass(cls, CenterMethod):
-        from deephash.methods.hash_centers import centers_file
-
-        s = np.eye(classes)
-        centers, _ = cls.build_centers(classes, bits, s, {})
-        np.save(centers_file(tmp_path, bits), centers)
-    method.load_targets(tmp_path, labels)
+    bits = 16
+    data = tiny_set()
+    write_targets(name, tmp_path, data, bits)
+    method = create_method(name, bits, data.labels.shape[1])
+    method.load_targets(tmp_path, data.labels)
     network = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
-    images = torch.rand(len(labels), 1, 8, 8) * 0.1 + torch.from_numpy(labels.argmax(1)).float().view(-1, 1, 1, 1) / 4
-    batch = Batch(images=images, labels=torch.from_numpy(labels).float(), index=torch.arange(len(labels)))
+    images, labels = data.tensors(np.arange(len(data)), torch.device("cpu"))
+    batch = Batch(images=images, labels=labels, index=torch.arange(len(data)))
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-2)
+    method.begin_epoch(0, network, data)
     losses = []
     for step in range(30):
         method.step = step
@@ -66,6 +87,22 @@ def test_method_loss_falls_on_tiny_data(name, tmp_path):
         optimizer.step()
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_method_trains_and_encodes_through_the_loop(name, tmp_path):
+    bits = 16
+    data = tiny_set()
+    write_targets(name, tmp_path, data, bits)
+    method = create_method(name, bits, data.labels.shape[1])
+    method.load_targets(tmp_path, data.labels)
+    config = TrainConfig(epochs=2, batch_size=16, device="cpu")
+    seed_everything(0)
+    network = fit(method.build_network(create_backbone("smallcnn", in_channels=1, width=8)), method, data, config)
+    codes = method.encode(network, data, config)
+    assert codes.shape == (len(data), bits // 8) and codes.dtype == np.uint8
+    learned = method.train_codes()
+    assert learned is None or learned.shape == codes.shape
 
 
 def test_unknown_method_names_the_key():

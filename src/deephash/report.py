@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,8 +14,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from deephash.atomic import atomic_path
+from deephash.errors import DeephashError
 
 PNG_METADATA = {"Software": None}  # no matplotlib version in the file: same figure, same bytes
+
+#: results[method][bits] = that key's metrics (or any per-key numbers, e.g. a centres report)
+Results = Mapping[str, Mapping[int, Mapping[str, float]]]
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> None:
@@ -70,3 +76,79 @@ def curve_csv(points: Sequence[Mapping[str, float]]) -> str:
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) >= 1 else f"{value:.6g}"
+
+
+def read_curve_csv(path: str | Path) -> list[dict[str, float]]:
+    """The points of a curve file written by ``curve_csv``."""
+    path = Path(path)
+    if not path.exists():
+        raise DeephashError("curve file not found", path=path)
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    points = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            points.append({k: float(v) for k, v in row.items()})
+        except (TypeError, ValueError):
+            raise DeephashError(f"not a number in {row}", path=path, line=line) from None
+    return points
+
+
+def read_metrics(path: str | Path, required: Sequence[str] = ()) -> dict[str, float]:
+    """A flat JSON object of numbers (a metrics file), checked to hold the ``required`` keys."""
+    path = Path(path)
+    if not path.exists():
+        raise DeephashError("metrics file not found (did its stage run?)", path=path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DeephashError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    if not isinstance(data, dict):
+        raise DeephashError("expected a JSON object", path=path)
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise DeephashError(f"no {missing[0]!r} (it has: {', '.join(data)})", path=path)
+    return data
+
+
+def nested_metrics(results: Results) -> dict[str, dict[str, dict[str, float]]]:
+    """``{method: {b<bits>: metrics}}``: one file whose columns read ``shc.b64.map@all`` in ``dvc exp show``."""
+    return {method: {f"b{bits}": dict(m) for bits, m in by_bits.items()} for method, by_bits in results.items()}
+
+
+def comparison_table(
+    results: Results, bits: Sequence[int], columns: Sequence[str], lower_is_better: bool = False
+) -> str:
+    """Markdown: methods as rows, (bits, column) as columns, the best of each column in bold.
+
+    Values are shown to 4 decimals and every value that ties the best at that precision is bold.
+    """
+    keys = [(b, c) for b in bits for c in columns]
+    shown = {m: {k: f"{results[m][k[0]][k[1]]:.4f}" for k in keys} for m in results}
+    pick = min if lower_is_better else max
+    best = {k: pick(float(shown[m][k]) for m in results) for k in keys}
+    lines = [
+        "| method | " + " | ".join(f"{c} ({b} bits)" for b, c in keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for method in results:
+        cells = [f"**{shown[method][k]}**" if float(shown[method][k]) == best[k] else shown[method][k] for k in keys]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def metric_vs_bits_csv(results: Results, bits: Sequence[int], metric: str) -> str:
+    """One row per code length, one column per method (what the mAP-vs-bits plot reads)."""
+    points = [{"bits": b, **{m: results[m][b][metric] for m in results}} for b in bits]
+    return curve_csv(points)
+
+
+def metric_vs_bits_figure(results: Results, bits: Sequence[int], metric: str, path: str | Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for method in results:
+        ax.plot(bits, [results[method][b][metric] for b in bits], marker="o", label=method)
+    ax.set(xlabel="bits", ylabel=metric, title=f"{metric} by code length", xticks=list(bits))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -8,7 +8,7 @@ from deephash.methods.base import METHODS, HashingMethod, register_method
 
 
 def _import_methods() -> None:
-    from deephash.methods import csq, shc  # noqa: F401
+    from deephash.methods import csq, hashnet, semicon, shc, shc_ablations, ssdh, triplet  # noqa: F401
 
 
 def method_class(name: str) -> type[HashingMethod]:

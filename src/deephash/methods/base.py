@@ -74,6 +74,14 @@ class HashingMethod(Objective):
         """Per-epoch work outside SGD; the default has none."""
 
 
+def shares_label(rows: Tensor, columns: Tensor) -> Tensor:
+    """1 where a row's and a column's multi-hot labels share a class, else 0 (float [R, C]).
+
+    This is the relevance the evaluation uses, so every supervised method trains on it.
+    """
+    return (rows @ columns.T > 0).float()
+
+
 METHODS: Registry[type[HashingMethod]] = Registry("method")
 
 
