@@ -34,7 +34,6 @@ from threadpoolctl import threadpool_limits
 from deephash.codes import CodeSet, CodesFile, unpack_codes, write_codes
 from deephash.search import CodeStream, HammingIndex, top_k
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # the streamed search's progress bar would cut into the table
 LIBC = ctypes.CDLL("libc.so.6")
 LIBC.mallopt(-3, 1 << 17)  # M_MMAP_THRESHOLD, fixed: large blocks are mmapped, so freeing returns them
 

@@ -248,7 +248,7 @@ def _compact(dist: np.ndarray, index: np.ndarray, fill: int, t: int, keep_at_t: 
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def topk_finish(
     k: int, bits: int, buf_dist: np.ndarray, buf_index: np.ndarray, fill: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -256,7 +256,7 @@ def topk_finish(
     num_queries = buf_dist.shape[0]
     out_dist = np.zeros((num_queries, k), np.int32)
     out_index = np.full((num_queries, k), -1, np.int64)
-    for qi in prange(num_queries):
+    for qi in range(num_queries):
         start = np.zeros(bits + 2, np.int64)
         for i in range(fill[qi]):
             start[buf_dist[qi, i] + 1] += 1
@@ -362,12 +362,12 @@ def mih_search(
 
     By pigeonhole an item within ``radius`` is within ``radius // m`` of the query on at least one
     substring, so probing every key that close in each table finds it; it is kept only from the
-    first table where it qualifies (no duplicates), then checked on the whole code. A query whose
-    buckets hold more items than a scan costs is scanned instead. Rows of ``out`` come sorted.
+    first table where it qualifies (no duplicates), then checked on the whole code. Rows of ``out``
+    come sorted. A query whose buckets hold more than a sixteenth of the database is left to a scan
+    (``count`` -1): past that, probing costs more than scanning.
     """
     num_queries = queries.shape[1]
     tables = bounds.shape[0]
-    n = db.shape[1]
     cap = out.shape[1]
     sub_radius = radius // tables
     for qi in prange(num_queries):
@@ -383,37 +383,24 @@ def mih_search(
                 candidates += starts[t, key + 1] - starts[t, key]
                 mask = _next_mask(mask, flips, bounds[t, 1])
                 flips = _bit_count(mask)
+        if candidates * 16 > db.shape[1]:
+            count[qi] = -1
+            continue
         c = 0
-        if candidates * 16 > n:
-            dist = np.empty(BLOCK, np.uint64)
-            q_col = q_words[:, 0].copy()
-            for b0 in range(0, n, BLOCK):
-                m = min(BLOCK, n - b0)
-                mask = _block_mask(q_col, db, b0, m, radius + 1, dist)
-                while mask:
-                    j = np.int64(trailing_zeros(mask))
-                    mask &= mask - np.uint64(1)
+        for t in range(tables):
+            mask, flips = 0, 0
+            while mask >= 0 and flips <= sub_radius:
+                key = keys[t] ^ mask
+                for p in range(starts[t, key], starts[t, key + 1]):
+                    item = np.int64(members[t, p])
+                    d = _distance(q_words[:, 0], db, item)
+                    if d > radius or _found_earlier(db, item, keys, bounds, t, sub_radius):
+                        continue
                     if c < cap:
-                        out[qi, c] = (_distance(q_col, db, b0 + j) << KEY_SHIFT) | (b0 + j)
+                        out[qi, c] = (d << KEY_SHIFT) | item
                     c += 1
-        else:
-            for t in range(tables):
-                mask, flips = 0, 0
-                while mask >= 0 and flips <= sub_radius:
-                    key = keys[t] ^ mask
-                    for p in range(starts[t, key], starts[t, key + 1]):
-                        item = np.int64(members[t, p])
-                        acc = np.uint64(0)
-                        for w in range(db.shape[0]):
-                            acc += popcount(q_words[w, 0] ^ db[w, item])
-                        d = np.int64(acc)
-                        if d > radius or _found_earlier(db, item, keys, bounds, t, sub_radius):
-                            continue
-                        if c < cap:
-                            out[qi, c] = (d << KEY_SHIFT) | item
-                        c += 1
-                    mask = _next_mask(mask, flips, bounds[t, 1])
-                    flips = _bit_count(mask)
+                mask = _next_mask(mask, flips, bounds[t, 1])
+                flips = _bit_count(mask)
         if c <= cap:
             out[qi, :c].sort()
         count[qi] = c
@@ -576,7 +563,7 @@ def expected_gain(n: int, r: int, before_all: int, before_rel: int) -> float:
     return r / n * total
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def tie_aware_ap(hist: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
     """Expected AP@k over all orders of the items tied at each distance, per query and cut-off.
 
@@ -586,7 +573,7 @@ def tie_aware_ap(hist: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
     """
     num_queries, groups, _ = hist.shape
     out = np.zeros((num_queries, cutoffs.shape[0]))
-    for qi in prange(num_queries):
+    for qi in range(num_queries):
         for c in range(cutoffs.shape[0]):
             k = cutoffs[c]
             items = 0

@@ -165,20 +165,28 @@ def _scan_within(source: CodeSource, q_words: np.ndarray, radius: int, capacity:
 
 
 def _mih(index: HammingIndex, q_words: np.ndarray, radius: int, tables: MultiIndex, capacity: int) -> list[np.ndarray]:
-    """Radius search through the tables; queries with more than ``capacity`` results are rerun with room."""
+    """Radius search through the tables; queries with more than ``capacity`` results are rerun with
+    room, and those whose buckets are too full to pay off are scanned."""
     n = q_words.shape[1]
     count = np.zeros(n, np.int64)
     out = np.empty((n, capacity), np.int64)
     hamming.mih_search(q_words, index.words, radius, tables.bounds, tables.starts, tables.members, count, out)
+    rows = [out[q, : count[q]] for q in range(n)]
     over = np.flatnonzero(count > capacity)
     if len(over):
         redo_count = np.zeros(len(over), np.int64)
         redo_out = np.empty((len(over), int(count.max())), np.int64)
         sub = np.ascontiguousarray(q_words[:, over])
         hamming.mih_search(sub, index.words, radius, tables.bounds, tables.starts, tables.members, redo_count, redo_out)
-        rows = dict(zip(over.tolist(), range(len(over)), strict=True))
-        return [redo_out[rows[q], : count[q]] if q in rows else out[q, : count[q]] for q in range(n)]
-    return [out[q, : count[q]] for q in range(n)]
+        for i, q in enumerate(over):
+            rows[q] = redo_out[i, : redo_count[i]]
+    crowded = np.flatnonzero(count < 0)
+    if len(crowded):
+        for q, row in zip(
+            crowded, _scan_within(index, np.ascontiguousarray(q_words[:, crowded]), radius, capacity), strict=True
+        ):
+            rows[q] = row
+    return rows
 
 
 @dataclass
@@ -330,7 +338,8 @@ class CodeStream:
         with self._open() as f:
             codes = self._dataset(f, "codes")
             starts = range(0, self.size, self.chunk_rows)
-            for lo in tqdm(starts, desc=f"scan {self.path.name}", unit="chunk", disable=len(starts) < 8, leave=False):
+            bar = None if len(starts) >= 8 else True  # None: shown on a terminal only, never in a log
+            for lo in tqdm(starts, desc=f"scan {self.path.name}", unit="chunk", disable=bar, leave=False):
                 yield lo, hamming.to_words(codes[lo : lo + self.chunk_rows])
 
     def sample(self, size: int) -> np.ndarray:
