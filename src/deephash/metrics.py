@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from deephash import hamming as kernels
 from deephash.codes import CodeSet
@@ -103,11 +104,13 @@ def evaluate_codes(
         for lo in range(0, n, chunk_rows)
     ]
     cutoffs = np.array(sorted(set(ks.values()) | set(ns.values())), np.int64)
+    starts = range(0, len(query), query_batch)
+    shown = None if len(starts) > 1 else True  # a bar on a terminal only, and only for several batches
     per_query = [
         _evaluate_batch(
             query.codes[lo : lo + query_batch], query.labels[lo : lo + query_batch], chunks, bits, cutoffs, ks
         )
-        for lo in range(0, len(query), query_batch)
+        for lo in tqdm(starts, desc="evaluate", unit="batch", disable=shown, leave=False)
     ]
     hits = np.concatenate([p[0] for p in per_query])
     ap = np.concatenate([p[1] for p in per_query])
