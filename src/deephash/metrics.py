@@ -105,12 +105,12 @@ def evaluate_codes(
     ]
     cutoffs = np.array(sorted(set(ks.values()) | set(ns.values())), np.int64)
     starts = range(0, len(query), query_batch)
-    shown = None if len(starts) > 1 else True  # a bar on a terminal only, and only for several batches
+    hide = None if len(starts) > 1 else True  # None: a bar on a terminal only; True: none (one batch)
     per_query = [
         _evaluate_batch(
             query.codes[lo : lo + query_batch], query.labels[lo : lo + query_batch], chunks, bits, cutoffs, ks
         )
-        for lo in tqdm(starts, desc="evaluate", unit="batch", disable=shown, leave=False)
+        for lo in tqdm(starts, desc="evaluate", unit="batch", disable=hide, leave=False)
     ]
     hits = np.concatenate([p[0] for p in per_query])
     ap = np.concatenate([p[1] for p in per_query])

@@ -338,8 +338,8 @@ class CodeStream:
         with self._open() as f:
             codes = self._dataset(f, "codes")
             starts = range(0, self.size, self.chunk_rows)
-            bar = None if len(starts) >= 8 else True  # None: shown on a terminal only, never in a log
-            for lo in tqdm(starts, desc=f"scan {self.path.name}", unit="chunk", disable=bar, leave=False):
+            hide = None if len(starts) >= 8 else True  # None: a bar on a terminal only, never in a log
+            for lo in tqdm(starts, desc=f"scan {self.path.name}", unit="chunk", disable=hide, leave=False):
                 yield lo, hamming.to_words(codes[lo : lo + self.chunk_rows])
 
     def sample(self, size: int) -> np.ndarray:
