@@ -380,7 +380,7 @@ def mih_search(
             mask, flips = 0, 0
             while mask >= 0 and flips <= sub_radius:
                 key = keys[t] ^ mask
-                candidates += starts[t, key + 1] - starts[t, key]
+                candidates += np.int64(starts[t, key + 1]) - np.int64(starts[t, key])
                 mask = _next_mask(mask, flips, bounds[t, 1])
                 flips = _bit_count(mask)
         if candidates * 16 > db.shape[1]:
@@ -391,7 +391,7 @@ def mih_search(
             mask, flips = 0, 0
             while mask >= 0 and flips <= sub_radius:
                 key = keys[t] ^ mask
-                for p in range(starts[t, key], starts[t, key + 1]):
+                for p in range(np.int64(starts[t, key]), np.int64(starts[t, key + 1])):
                     item = np.int64(members[t, p])
                     d = _distance(q_words[:, 0], db, item)
                     if d > radius or _found_earlier(db, item, keys, bounds, t, sub_radius):

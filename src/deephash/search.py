@@ -30,6 +30,7 @@ CHUNK_ROWS = 1 << 20  # database rows per chunk read from an HDF5 file
 SAMPLE = 16384  # database codes whose distances set each query's first top-k threshold
 STATE_BYTES = 64 << 20  # query-state budget of one top-k pass; more queries are taken in batches
 INDEX_FORMAT = 1
+MAX_SUBSTRING = 24  # bits of a multi-index key: a table of 2^24 + 1 offsets (64 MiB) at most
 
 
 class CodeSource(Protocol):
@@ -195,26 +196,27 @@ class MultiIndex:
     substring equals key are ``members[t, starts[t, key]:starts[t, key + 1]]``, in database order."""
 
     bounds: np.ndarray  # int64 [m, 2]
-    starts: np.ndarray  # int64 [m, 2^max_length + 1]
+    starts: np.ndarray  # uint32 [m, 2^max_length + 1]
     members: np.ndarray  # uint32 [m, N]
 
     @classmethod
     def build(cls, words: np.ndarray, bits: int) -> MultiIndex:
-        """m substrings of about log2(N) bits each (Norouzi et al.): buckets of about one item."""
+        """As few substrings as keep them at least log2(N) bits long (at most 24): buckets of at most
+        about one code, and m = 3 tables at 64 bits for a million codes, so radius 2 probes 3 keys."""
         n = words.shape[1]
         if n >= 1 << 32:
             raise DeephashError(f"multi-index tables hold at most 2^32 codes, not {n}")
-        length = min(32, max(8, round(math.log2(max(n, 2)))))
-        m = max(1, -(-bits // length))
+        target = min(MAX_SUBSTRING, max(8, math.ceil(math.log2(max(n, 2)))))
+        m = max(1, bits // target, -(-bits // MAX_SUBSTRING))
         lengths = [bits // m + (1 if t < bits % m else 0) for t in range(m)]
         bounds = np.array([[sum(lengths[:t]), lengths[t]] for t in range(m)], np.int64)
-        starts = np.zeros((m, (1 << max(lengths)) + 1), np.int64)
+        starts = np.full((m, (1 << max(lengths)) + 1), n, np.uint32)
         members = np.empty((m, n), np.uint32)
         for t, (lo, size) in enumerate(bounds):
             keys = hamming.substring_keys(words, int(lo), int(size))
             members[t] = np.argsort(keys, kind="stable")
-            np.cumsum(np.bincount(keys, minlength=1 << size), out=starts[t, 1 : (1 << size) + 1])
-            starts[t, (1 << size) + 1 :] = n
+            starts[t, 0] = 0
+            starts[t, 1 : (1 << size) + 1] = np.cumsum(np.bincount(keys, minlength=1 << size))
         return cls(bounds, starts, members)
 
     def useful(self, radius: int) -> bool:
