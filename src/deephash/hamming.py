@@ -1,10 +1,11 @@
 """Compiled Hamming kernels (numba): XOR + popcount, and the exact selections built on it.
 
 Codes enter the kernels as uint64 words laid out word-major, ``[W, N]``: the innermost loops then run
-over items, which LLVM vectorises (VPOPCNTQ where the CPU has AVX-512). Every scan tests the smallest
-distance of a block of ``BLOCK`` items first and skips the block when none can enter the result, so
-the common case costs one vectorised popcount per item and nothing else. The database is walked in
-tiles of ``TILE`` items that stay in cache while a block of queries runs over them.
+over items, which LLVM vectorises (VPOPCNTQ where the CPU has AVX-512). Every selective scan turns a
+block of ``BLOCK`` items into a bit mask of those below the query's current threshold in one
+vectorised loop and visits only the set bits, so the common case costs one vectorised popcount per
+item and nothing else. The database is walked in tiles of ``TILE`` items that stay in cache while a
+block of ``QUERY_BLOCK`` queries runs over them.
 
 Every kernel keeps its state in arrays the caller owns and takes the database one chunk at a time
 (``offset`` = the chunk's first row), so a database larger than RAM is streamed with the same code.
@@ -20,9 +21,9 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-BLOCK = 64
-TILE = 2048
-QUERY_BLOCK = 16
+BLOCK = 64  # items per bit mask
+TILE = 2048  # items per cache tile (16 KiB of one-word codes)
+QUERY_BLOCK = 16  # queries sharing a tile (one parallel task)
 KEY_BLOCK = 512  # items whose histogram keys are computed in one vectorised loop
 
 
