@@ -95,7 +95,7 @@ def test_outputs_exist_and_parse(pipeline):
     assert codes.bits == 16 and codes.method == "shc" and codes.dataset == "digits"
     assert codes.query.codes.shape == (100, 2) and codes.database.codes.shape == (1697, 2)
     metrics = json.loads((pipeline / "metrics" / "shc-16.json").read_text())
-    assert {"map@10", "map@all", "precision@r2", "p@1", "p@10"} == set(metrics)
+    assert {"map@10", "map@all", "map_tieaware@10", "map_tieaware@all", "precision@r2", "p@1", "p@10"} == set(metrics)
     assert all(0 <= v <= 1 for v in metrics.values())
     centers = json.loads((pipeline / "metrics" / "centers" / "shc-16.json").read_text())
     assert centers["min_distance"] >= centers["d"] == 6
