@@ -6,7 +6,7 @@ like photos), then measures in the same run:
   cache      build_cache: JPEG draft decoding + resize, in the stage process and with worker processes
   train      the training loop's reads from the cached array (shuffled batches, as ``fit`` draws them)
 and prints each as images/s and as a multiple of the reference.
-Usage: python benchmarks/cache.py [--images 400] [--width 500] [--height 375] [--size 224] [--workers 2]
+Usage: python benchmarks/cache.py [--images 2000] [--width 500] [--height 375] [--size 224] [--workers 2]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def write_photos(root: Path, count: int, width: int, height: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=400)
+    parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--width", type=int, default=500)
     parser.add_argument("--height", type=int, default=375)
     parser.add_argument("--size", type=int, default=224, help="cache.size")

@@ -15,6 +15,7 @@ from test_data_files import write_image, write_lines
 from deephash.data import create_dataset
 from deephash.data.cache import build_cache, load_cache
 from deephash.data.images import decode_image
+from deephash.errors import DeephashError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +45,16 @@ def test_workers_give_the_same_cache_byte_for_byte(folder, tmp_path):
     assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "two.npy").read_bytes()
     expected = decode_image(folder / catalog.sources[9], 16)
     assert load_cache(tmp_path / "one.npy")[9].shape == (16, 16, 3) and expected.shape[0] >= 16
+
+
+def test_a_bad_image_in_a_worker_is_reported_in_list_order_and_nothing_is_written(folder, tmp_path):
+    adapter = create_dataset("imagefolder", str(folder))
+    catalog = adapter.catalog()
+    for i in (130, 100):
+        (folder / catalog.sources[i]).write_bytes(b"\xff\xd8\xff broken")
+    with pytest.raises(DeephashError, match=rf"{catalog.sources[100]}: unreadable or truncated image"):
+        build_cache(adapter, catalog, tmp_path / "c.npy", 16, workers=2)
+    assert not list(tmp_path.glob("*c.npy*"))
 
 
 def run_stage(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -38,24 +38,23 @@ def fit_square(image: np.ndarray, size: int) -> np.ndarray:
     return resized[top : top + size, left : left + size]
 
 
-def decoded(adapter: DatasetAdapter, sources: Sequence[str], size: int) -> list[np.ndarray]:
-    """A chunk of images decoded and fitted to ``size`` (run in a worker process when there are any)."""
-    return [fit_square(image, size) if size else image for image in adapter.read(sources, size)]
+def decoded(adapter: DatasetAdapter, sources: Sequence[str], size: int) -> Iterator[np.ndarray]:
+    return (fit_square(image, size) if size else image for image in adapter.read(sources, size))
 
 
-def decode_all(adapter: DatasetAdapter, sources: Sequence[str], size: int, workers: int) -> Iterator[np.ndarray]:
-    """Every image in order; with ``workers`` > 0, chunks are decoded by that many processes.
-
-    The order (and so the cache) does not depend on ``workers``: chunks come back in submission order.
-    """
-    if workers <= 0:
-        yield from decoded(adapter, sources, size)
-        return
-    chunks = [sources[i : i + CHUNK] for i in range(0, len(sources), CHUNK)]
-    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for chunk in pool.map(decoded, [adapter] * len(chunks), chunks, [size] * len(chunks)):
-            yield from chunk
+def fill(path: Path, adapter: DatasetAdapter, sources: Sequence[str], start: int, size: int) -> int:
+    """Decode ``sources`` straight into rows ``start...`` of the cache file (in this process or a
+    worker: the pixels never travel between processes). Returns how many rows were written."""
+    array = np.load(path, mmap_mode="r+")
+    for offset, image in enumerate(decoded(adapter, sources, size)):
+        if image.shape != array.shape[1:]:
+            raise DeephashError(
+                f"image {sources[offset]!r} decodes to shape {image.shape}, not {array.shape[1:]};"
+                " set cache.size to resize every image to one size",
+            )
+        array[start + offset] = image
+    array.flush()
+    return len(sources)
 
 
 def build_cache(
@@ -63,27 +62,35 @@ def build_cache(
 ) -> tuple[int, ...]:
     """Write the decoded images of ``catalog`` to ``path``; ``size`` 0 keeps the native size.
 
-    Returns the array shape. Every image must decode to the same shape when ``size`` is 0.
+    Returns the array shape; the first image fixes it, so with ``size`` 0 every image must have the
+    same shape. With ``workers`` > 0, that many processes decode chunks into the file; the bytes are
+    the same either way, and the first bad image in list order is the one reported.
     """
-    images = decode_all(adapter, catalog.sources, size, workers)
-    first = next(images, None)
+    sources = catalog.sources
+    first = next(decoded(adapter, sources[:1], size), None)
     if first is None:
         raise DeephashError("nothing to cache: the split is empty", path=path)
-    shape = (len(catalog), *first.shape)
-    with atomic_path(path) as tmp:
+    shape = (len(sources), *first.shape)
+    starts = range(1, len(sources), CHUNK)
+    with atomic_path(path) as tmp, tqdm(total=len(sources), desc=desc, unit="img", mininterval=2) as bar:
         array = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         array[0] = first
-        for i, image in enumerate(
-            tqdm(images, total=len(catalog), initial=1, desc=desc, unit="img", mininterval=2), start=1
-        ):
-            if image.shape != first.shape:
-                raise DeephashError(
-                    f"image {catalog.sources[i]!r} decodes to shape {image.shape}, not {first.shape};"
-                    " set cache.size to resize every image to one size",
-                )
-            array[i] = image
         array.flush()
         del array
+        bar.update(1)
+        if workers <= 0:
+            for start in starts:
+                bar.update(fill(tmp, adapter, sources[start : start + CHUNK], start, size))
+            return shape
+        context = multiprocessing.get_context("spawn")  # never fork a process that may hold threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            jobs = [pool.submit(fill, tmp, adapter, sources[start : start + CHUNK], start, size) for start in starts]
+            try:
+                for job in jobs:
+                    bar.update(job.result())
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
     return shape
 
 
