@@ -30,10 +30,8 @@ def sh(cmd: list[str], cwd: Path) -> str:
     return out.stdout
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("-S", "--set-param", action="append", default=[], help="params override, e.g. bits=[16]")
-    args = parser.parse_args()
+def bench_repo(set_params: list[str]) -> Path:
+    """A fresh git + DVC copy of the project in a temporary directory, params overridden."""
     tmp = Path(tempfile.mkdtemp(prefix="deephash-bench-"))
     repo = tmp / "repo"
     repo.mkdir()
@@ -48,7 +46,7 @@ def main() -> None:
     sh(["git", "add", "-A"], repo)
     sh(["git", "-c", "user.name=bench", "-c", "user.email=bench@local", "commit", "-qm", "benchmark"], repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    for assignment in args.set_param:
+    for assignment in set_params:
         dotted, value = assignment.split("=", 1)
         node = params
         *parents, leaf = dotted.split(".")
@@ -56,22 +54,39 @@ def main() -> None:
             node = node[part]
         node[leaf] = yaml.safe_load(value)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return repo
 
+
+def startup_seconds(repo: Path) -> float:
+    """The reference: a Python process that imports torch and deephash, and exits."""
     t0 = time.perf_counter()
     sh([sys.executable, "-c", "import torch, deephash.train"], repo)
-    startup = time.perf_counter() - t0
+    return time.perf_counter() - t0
 
-    order = [
+
+def stage_order(repo: Path) -> list[str]:
+    return [
         line.split()[0]
         for line in sh([sys.executable, "-m", "dvc", "stage", "list"], repo).splitlines()
         if line.strip()
     ]
-    times: dict[str, float] = {}
+
+
+def time_stage(repo: Path, stage: str) -> float:
+    t0 = time.perf_counter()
+    sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], repo)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-S", "--set-param", action="append", default=[], help="params override, e.g. bits=[16]")
+    args = parser.parse_args()
+    repo = bench_repo(args.set_param)
+    startup = startup_seconds(repo)
+    order = stage_order(repo)
     total0 = time.perf_counter()
-    for stage in order:
-        t0 = time.perf_counter()
-        sh([sys.executable, "-m", "dvc", "repro", "--single-item", stage], repo)
-        times[stage] = time.perf_counter() - t0
+    times = {stage: time_stage(repo, stage) for stage in order}
     total = time.perf_counter() - total0
     print(f"reference: python start-up with torch + deephash imported = {startup:.2f} s")
     print(f"{'stage':<28}{'seconds':>9}{'x start-up':>12}")
@@ -82,7 +97,7 @@ def main() -> None:
         groups[re.sub(r"@.*", "", stage)] = groups.get(re.sub(r"@.*", "", stage), 0.0) + seconds
     print("per stage group: " + ", ".join(f"{g} {s:.1f} s" for g, s in groups.items()))
     print(f"whole pipeline: {total:.1f} s ({total / 60:.2f} min) on {os.cpu_count()} cores")
-    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(repo.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,13 @@ def main() -> None:
     if not methods or not bits or not columns:
         raise DeephashError("methods, bits and report.metrics must each name at least one entry")
     metrics, plots, out = Path(args.metrics), Path(args.plots), Path(args.out)
-    needed = [*columns, curve_metric]
-    results = {m: {b: read_metrics(metrics / f"{m}-{b}.json", needed) for b in bits} for m in methods}
+    needed = list(dict.fromkeys([*columns, curve_metric]))  # the nested file keeps these only: a readable exp show
+
+    def pick(path: Path) -> dict[str, float]:
+        found = read_metrics(path, needed)
+        return {k: found[k] for k in needed}
+
+    results = {m: {b: pick(metrics / f"{m}-{b}.json") for b in bits} for m in methods}
     centred = [m for m in methods if method_class(m).prestage == "centers"]
     centres = {m: {b: read_metrics(metrics / "centers" / f"{m}-{b}.json", CENTER_KEYS) for b in bits} for m in centred}
 
@@ -49,7 +54,7 @@ def main() -> None:
     if centres:
         table += "\n## Hash centres: fit to S (S_loss, lower is better)\n\n"
         table += comparison_table(centres, bits, ["s_loss"], lower_is_better=True)
-        table += "\n## Hash centres: minimum pairwise distance (SHC's bound d in metrics/centers)\n\n"
+        table += "\n## Hash centres: minimum pairwise Hamming distance (higher is better)\n\n"
         table += comparison_table(centres, bits, ["min_distance"])
     write_text(out / "table.md", table)
     write_text(out / "map_vs_bits.csv", metric_vs_bits_csv(results, bits, curve_metric))

@@ -23,6 +23,7 @@ TINY = {
     "train": {"epochs": 2},
     "bits": [16],
     "evaluate": {"topk": [10, "all"], "pn": [1, 10]},
+    "report": {"metrics": ["map@all"], "curve_metric": "map@all"},
 }
 
 
@@ -83,9 +84,14 @@ def pipeline(tmp_path_factory) -> Path:
         "cache",
         "similarity",
         "centers@shc-16",
+        "centers@csq-16",  # the centres stages list every centre method, the SHC ablations included
+        "centers@shc_dist-16",
+        "centers@shc_sem-16",
+        "pseudo_similarity",
         "train@shc-16",
         "export@shc-16",
         "evaluate@shc-16",
+        "report",
     }
     return repo
 
@@ -113,15 +119,15 @@ def test_changing_train_lr_reruns_only_downstream(pipeline):
     run(["git", "add", "-A"], pipeline)
     run(["git", "commit", "-qm", "baseline"], pipeline)
     out = dvc(pipeline, "exp", "run", "-S", "train.lr=0.002")
-    assert stages_run(out) == {"train@shc-16", "export@shc-16", "evaluate@shc-16"}
+    assert stages_run(out) == {"train@shc-16", "export@shc-16", "evaluate@shc-16", "report"}
     assert "up to date" in dvc(pipeline, "status")
 
 
-def test_changing_the_k_list_reruns_only_evaluate(pipeline):
+def test_changing_the_k_list_reruns_only_evaluate_and_the_report(pipeline):
     params = yaml.safe_load((pipeline / "params.yaml").read_text())
     params["evaluate"]["topk"] = [5, "all"]
     (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert stages_run(dvc(pipeline, "repro")) == {"evaluate@shc-16"}
+    assert stages_run(dvc(pipeline, "repro")) == {"evaluate@shc-16", "report"}
     assert "map@5" in json.loads((pipeline / "metrics" / "shc-16.json").read_text())
 
 

@@ -93,6 +93,15 @@ def test_asymmetric_loss_hand_computed():
     assert loss.item() == pytest.approx((1 + 1 + 1.0) / 2 * 6)
 
 
+def test_asymmetric_gradient_pulls_the_output_toward_similar_codes():
+    relaxed = torch.tensor([[0.1, -0.2, 0.3, 0.0]], requires_grad=True)
+    codes = torch.tensor([[1.0, 1.0, -1.0, 1.0], [-1.0, 1.0, 1.0, -1.0]])
+    target = torch.tensor([[1.0, -0.25]])  # similar to code 0 (its own), dissimilar to code 1
+    asymmetric_loss(relaxed, codes, codes[:1], target, gamma=200.0).backward()
+    step = -relaxed.grad[0]
+    assert (step @ codes[0]).item() > 0 and (step @ codes[1]).item() < 0
+
+
 def objective(codes, relaxed, rows, target, gamma):
     bits = codes.shape[1]
     return float(((relaxed @ codes.T - bits * target) ** 2).sum() + gamma * ((codes[rows] - relaxed) ** 2).sum())

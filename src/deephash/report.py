@@ -121,10 +121,10 @@ def comparison_table(
 ) -> str:
     """Markdown: methods as rows, (bits, column) as columns, the best of each column in bold.
 
-    Values are shown to 4 decimals and every value that ties the best at that precision is bold.
+    Values are shown to 4 decimals (integers as such) and every value that ties the best as shown is bold.
     """
     keys = [(b, c) for b in bits for c in columns]
-    shown = {m: {k: f"{results[m][k[0]][k[1]]:.4f}" for k in keys} for m in results}
+    shown = {m: {k: _cell(results[m][k[0]][k[1]]) for k in keys} for m in results}
     pick = min if lower_is_better else max
     best = {k: pick(float(shown[m][k]) for m in results) for k in keys}
     lines = [
@@ -135,6 +135,10 @@ def comparison_table(
         cells = [f"**{shown[method][k]}**" if float(shown[method][k]) == best[k] else shown[method][k] for k in keys]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
 
 
 def metric_vs_bits_csv(results: Results, bits: Sequence[int], metric: str) -> str:
