@@ -72,8 +72,8 @@ def load_model(directory: str | Path) -> tuple[nn.Module, HashingMethod, dict[st
 
 
 def eval_config(config: dict[str, Any]) -> TrainConfig:
-    """The preprocessing the model was trained with, for encoding (device chosen afresh)."""
-    return TrainConfig(crop=config["train"]["crop"], device="auto")
+    """The preprocessing and thread count the model was trained with, for encoding (device chosen afresh)."""
+    return TrainConfig(crop=config["train"]["crop"], threads=config["train"].get("threads", 1), device="auto")
 
 
 def load_train_codes(directory: str | Path) -> tuple[np.ndarray, list[str]] | None:

@@ -38,6 +38,7 @@ class TrainConfig:
     eta_min: float = 1e-7
     seed: int = 0
     device: str = "auto"
+    threads: int = 1       # CPU threads of torch: fixed, so CPU results do not depend on the machine
     crop: int = 0  # random crop (train) / centre crop (eval) to this size; 0 = none
     pad: int = 0  # zero-pad then random-crop back: small translations for tiny images
     hflip: bool = False
@@ -62,6 +63,8 @@ class TrainConfig:
             raise DeephashError(f"{section}.lr: must be > 0, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
             raise DeephashError(f"{section}.optimizer: must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.threads < 1:
+            raise DeephashError(f"{section}.threads: must be >= 1, got {self.threads}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise DeephashError(f"{section}.device: must be auto, cpu or cuda[:N], got {self.device!r}")
 
@@ -85,7 +88,10 @@ class Objective(nn.Module):
         raise NotImplementedError
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, threads: int = 1) -> torch.device:
+    """The device to run on; also fixes torch's CPU thread count (oversubscribed OpenMP threads
+    make small networks several times slower, and the count can change float reductions)."""
+    torch.set_num_threads(threads)
     if name == "auto":
         if distributed() and torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
@@ -188,7 +194,7 @@ def fit(
 ) -> nn.Module:
     """Train ``model`` on ``data`` to minimise ``objective``; returns the (unwrapped) model."""
     generator = seed_everything(config.seed)
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, config.threads)
     rank, world = init_distributed(device)
     model.to(device)
     objective.to(device)
@@ -239,7 +245,7 @@ def predict(
     model: nn.Module, data: ImageArrays, config: TrainConfig, batch_size: int = 256, desc: str = "encode"
 ) -> Tensor:
     """Run ``model`` in eval mode over every image (centre-cropped as in training), on CPU output."""
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, config.threads)
     model.to(device).eval()
     outputs = []
     starts = range(0, len(data), batch_size)
