@@ -56,6 +56,7 @@ def main() -> None:
             "classes": classes,
             "dataset": split_dataset_name(args.split),
             "channels": data.channels,
+            "image_shape": list(data.images.shape[1:3]),
             "backbone": backbone_params,
             "method_params": method_params,
             "train": asdict(config),

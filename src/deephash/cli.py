@@ -144,7 +144,7 @@ def _encoded_queries(
 
     from deephash.checkpoint import CONFIG_FILE, eval_config, load_model
     from deephash.data.arrays import ImageArrays
-    from deephash.data.cache import fit_square
+    from deephash.data.cache import fit_shape
     from deephash.data.images import decode_image, is_image
     from deephash.gallery import Tile
 
@@ -165,14 +165,19 @@ def _encoded_queries(
             f"the model makes {config['bits']}-bit codes but the database holds {database.bits}-bit codes",
             path=Path(args.model) / CONFIG_FILE,
         )
-    size = args.size or (_cached_images(args.cache, "database", len(database)).shape[1] if args.cache else 0)
-    if not size:
+    if args.size:
+        height = width = args.size
+    elif "image_shape" in config:
+        height, width = config["image_shape"]
+    elif args.cache:
+        height, width = _cached_images(args.cache, "database", len(database)).shape[1:3]
+    else:
         raise DeephashError("--size (the side the model's images had) or --cache is needed to resize query images")
     images = []
     for path in paths:
         rgb = decode_image(path)
         pixels = rgb if config["channels"] == 3 else np.asarray(Image.fromarray(rgb).convert("L"))[:, :, None]
-        images.append(fit_square(pixels, size))
+        images.append(fit_shape(pixels, height, width))
     data = ImageArrays(np.stack(images), np.zeros((len(images), int(config["num_classes"])), np.uint8))
     codes = method.encode(network, data, eval_config(config), batch_size=64, desc="encode queries")
     return codes, [Tile(image, path.name) for image, path in zip(images, paths, strict=True)], None
@@ -206,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--folder", help="a folder of query images")
     which.add_argument("--query-id", help="the id of an item of the codes file (query group, then database)")
     p.add_argument("--cache", help="image cache directory (query.npy, database.npy) for the gallery's pictures")
-    p.add_argument("--size", type=int, default=0, help="side query images are resized to (default: the cache's)")
+    p.add_argument("--size", type=int, default=0, help="square side for query images (default: the training shape)")
     p.add_argument("--topk", type=int, default=10, help="results per query (default: %(default)s)")
     p.add_argument("--gallery", default="gallery.png", help="PNG gallery to write (default: %(default)s)")
     p.set_defaults(func=cmd_search)

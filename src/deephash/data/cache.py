@@ -25,17 +25,22 @@ CHUNK = 64  # images per task handed to a decoding worker
 
 def fit_square(image: np.ndarray, size: int) -> np.ndarray:
     """Resize the shorter side to ``size`` (bilinear), then centre-crop to ``size`` x ``size``."""
+    return fit_shape(image, size, size)
+
+
+def fit_shape(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (bilinear) until the image just covers ``height`` x ``width``, then centre-crop to it."""
     h, w = image.shape[:2]
-    if (h, w) == (size, size):
+    if (h, w) == (height, width):
         return image
-    scale = size / min(h, w)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    scale = max(height / h, width / w)
+    new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
     pil = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
     resized = np.asarray(pil.resize((new_w, new_h), Image.Resampling.BILINEAR))
     if resized.ndim == 2:
         resized = resized[:, :, None]
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return resized[top : top + size, left : left + size]
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return resized[top : top + height, left : left + width]
 
 
 def decoded(adapter: DatasetAdapter, sources: Sequence[str], size: int) -> Iterator[np.ndarray]:
