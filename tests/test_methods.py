@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_similarity
 
 from deephash.data.arrays import ImageArrays
 from deephash.methods import create_method, list_methods, method_class
@@ -94,15 +95,22 @@ def test_method_trains_and_encodes_through_the_loop(name, tmp_path):
     bits = 16
     data = tiny_set()
     write_targets(name, tmp_path, data, bits)
-    method = create_method(name, bits, data.labels.shape[1])
-    method.load_targets(tmp_path, data.labels)
     config = TrainConfig(epochs=2, batch_size=16, device="cpu")
-    seed_everything(0)
-    network = fit(method.build_network(create_backbone("smallcnn", in_channels=1, width=8)), method, data, config)
-    codes = method.encode(network, data, config)
+
+    def train() -> tuple[np.ndarray, np.ndarray | None]:
+        method = create_method(name, bits, data.labels.shape[1])
+        method.load_targets(tmp_path, data.labels)
+        seed_everything(0)
+        network = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
+        fit(network, method, data, config)
+        return method.encode(network, data, config), method.train_codes()
+
+    codes, learned = train()
     assert codes.shape == (len(data), bits // 8) and codes.dtype == np.uint8
-    learned = method.train_codes()
     assert learned is None or learned.shape == codes.shape
+    again, learned_again = train()  # same params and seed: the same codes, bit for bit
+    np.testing.assert_array_equal(codes, again)
+    assert (learned is None and learned_again is None) or np.array_equal(learned, learned_again)
 
 
 def test_unknown_method_names_the_key():
@@ -117,3 +125,16 @@ def test_unknown_hyperparameter_names_the_key():
 
     with pytest.raises(DeephashError, match=r"shc\.train\.lambda"):
         create_method("shc", 16, 4, {"lambda": 1})
+
+
+@pytest.mark.parametrize(("name", "variant"), [("shc_dist", "distance_only"), ("shc_sem", "semantic_only")])
+def test_shc_ablations_fix_their_centres_variant(name, variant):
+    from deephash.errors import DeephashError
+
+    s = synthetic_similarity(10)
+    centers, report = method_class(name).build_centers(10, 16, s, {"seed": 0})
+    assert report["variant"] == variant and centers.shape == (10, 16)
+    same, _ = method_class("shc").build_centers(10, 16, s, {"seed": 0, "variant": variant})
+    np.testing.assert_array_equal(centers, same)
+    with pytest.raises(DeephashError, match=rf"{name}\.centers\.variant: unknown key"):
+        method_class(name).build_centers(10, 16, s, {"variant": "semantic"})

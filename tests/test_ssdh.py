@@ -11,6 +11,7 @@ from deephash.methods.ssdh import (
     PSEUDO_FILE,
     cosine_distances,
     image_features,
+    label_agreement,
     pseudo_similarity,
     pseudo_similarity_loss,
     threshold_distances,
@@ -51,6 +52,16 @@ def test_pseudo_similarity_of_bell_shaped_distances_keeps_only_the_tails():
     off = ~np.eye(len(d), dtype=bool)
     assert (d[(s == 1) & off] < stats["similar_below"]).all()
     assert (d[s == -1] > stats["dissimilar_above"]).all()
+
+
+def test_label_agreement_hand_computed():
+    labels = np.eye(2, dtype=np.uint8)[[0, 0, 1, 1]]
+    pseudo = np.eye(4, dtype=np.int8)
+    pseudo[0, 1] = pseudo[1, 0] = 1  # right: same class
+    pseudo[0, 2] = pseudo[2, 0] = 1  # wrong
+    pseudo[1, 3] = pseudo[3, 1] = -1  # right: different classes
+    agreement = label_agreement(pseudo, labels)
+    assert agreement == {"similar_precision": 0.5, "dissimilar_precision": 1.0, "label_similar_fraction": 2 / 6}
 
 
 def test_zero_features_are_orthogonal_to_everything():

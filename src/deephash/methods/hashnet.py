@@ -59,7 +59,9 @@ class HashNet(HashingMethod):
 
     def scale(self, step: int) -> float:
         h = self.hparams
-        return continuation_scale(step, int(h["step_size"]), float(h["gamma"]), float(h["power"]), h["init_scale"])
+        return continuation_scale(
+            step, int(h["step_size"]), float(h["gamma"]), float(h["power"]), float(h["init_scale"])
+        )
 
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
         codes = torch.tanh(self.scale(self.step) * outputs)

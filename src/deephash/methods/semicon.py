@@ -12,8 +12,9 @@ u = tanh(output):
 and column k of B becomes sign(Q_k - B_{-k} U_{-k}^T U_k), Q = q S^T U + gamma U_bar, where U holds
 the outputs recorded for Omega and U_bar puts them at Omega's rows (zeros elsewhere). Queries are
 encoded as sign(u); training images in the database keep their learned codes (``train_codes``).
-The number of outer iterations (the reference's max-iter) is ``epochs`` / ``max_epoch``: the
-shared loop runs ``epochs`` epochs and each one over images outside Omega trains only on Omega's.
+The number of outer iterations (the reference's max-iter) is ``epochs`` / ``max_epoch``. The shared
+loop walks the whole training set every epoch and images outside Omega add nothing to the loss;
+when ``num_samples`` covers the training set (small sets, the default digits) that costs nothing.
 """
 
 from __future__ import annotations

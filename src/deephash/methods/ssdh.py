@@ -66,8 +66,10 @@ def image_features(
     """[N, F] features of every image: flattened pixels in [0, 1], or the backbone's pooled output."""
     if source == "pixels":
         return data.images.reshape(len(data), -1).astype(np.float32) / 255.0
-    if source != "backbone" or backbone is None:
+    if source != "backbone":
         raise DeephashError(f"ssdh.pseudo_similarity.features: must be one of {FEATURE_SOURCES}, got {source!r}")
+    if backbone is None:
+        raise DeephashError("ssdh.pseudo_similarity.features: backbone features need a backbone")
     return predict(backbone, data, TrainConfig(), batch_size=batch_size, desc="features").numpy()
 
 
