@@ -28,6 +28,7 @@ from math import comb
 import numba
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from deephash.errors import DeephashError
 
@@ -196,22 +197,7 @@ def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config:
         m = np.linalg.solve(2 / q**2 * h @ h.T + config.rho * np.eye(q), 2 / q * h @ s + lam + config.rho * h)
         gram = h.T @ h
         k = np.maximum(bound - gram + alpha / beta, 0.0)
-        mm, ms = m @ m.T, m @ s
-        for _ in range(config.inner_passes):
-            for i in range(num):
-                # Pairwise coefficients on h_j (j != i): mu push-apart, alpha, and the beta penalty.
-                coef = 2 * config.mu - 2 * alpha[i] - 2 * beta[i] * (bound - k[i])
-                coef[i] = 0.0
-                penalty = 2 * (h * beta[i]) @ (h.T @ h[:, i]) - 2 * beta[i, i] * q * h[:, i]
-                pair = config.pair_scale * (h @ coef + penalty)
-                grad = 2 / q**2 * mm @ h[:, i] - 2 / q * ms[:, i] + lam[:, i] + config.rho * (h[:, i] - m[:, i]) + pair
-                candidate = np.where(h[:, i] - grad / config.eta >= 0, 1.0, -1.0)
-                if np.array_equal(candidate, h[:, i]):
-                    continue
-                inner = candidate @ h
-                inner[i] = -q
-                if inner.max() <= bound:
-                    h[:, i] = candidate
+        _alm_columns(h, m, m @ m.T, m @ s, lam, alpha, beta, k, config, float(bound))
         lam += config.rho * (h - m)
         gram = h.T @ h
         alpha += np.where(off_diag, beta * (bound - gram - k), 0.0)
@@ -220,6 +206,100 @@ def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config:
         if loss < best_loss:
             best, best_loss = current.copy(), loss
     return best
+
+
+def _alm_columns(
+    h: np.ndarray,
+    m: np.ndarray,
+    mm: np.ndarray,
+    ms: np.ndarray,
+    lam: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    k: np.ndarray,
+    config: AlmConfig,
+    bound: float,
+) -> None:
+    _alm_column_passes(
+        h,
+        m,
+        mm,
+        ms,
+        lam,
+        alpha,
+        beta,
+        k,
+        config.mu,
+        config.rho,
+        config.eta,
+        config.pair_scale,
+        bound,
+        config.inner_passes,
+    )
+
+
+@numba.njit(cache=True)
+def _alm_column_passes(
+    h: np.ndarray,
+    m: np.ndarray,
+    mm: np.ndarray,
+    ms: np.ndarray,
+    lam: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    k: np.ndarray,
+    mu: float,
+    rho: float,
+    eta: float,
+    pair_scale: float,
+    bound: float,
+    passes: int,
+) -> None:
+    """The H step: each column moves to sign(h_i - grad_i / eta) if every distance stays >= d.
+
+    grad_i = (2/q^2) M M^T h_i - (2/q) M s_i + lambda_i + rho (h_i - m_i)
+             + pair_scale * sum_{j!=i} h_j (2 mu - 2 alpha_ij - 2 beta_ij (q - 2d - k_ij - h_j.h_i))
+    (paper Eq. 35, with the alpha term's derivative and the released code's pairwise scale).
+    """
+    q, n = h.shape
+    inner = np.empty(n)
+    grad = np.empty(q)
+    candidate = np.empty(q)
+    for _ in range(passes):
+        for i in range(n):
+            for j in range(n):
+                acc = 0.0
+                for b in range(q):
+                    acc += h[b, j] * h[b, i]
+                inner[j] = acc
+            for b in range(q):
+                acc = 0.0
+                for c in range(q):
+                    acc += mm[b, c] * h[c, i]
+                grad[b] = 2.0 / (q * q) * acc - 2.0 / q * ms[b, i] + lam[b, i] + rho * (h[b, i] - m[b, i])
+            for j in range(n):
+                if j != i:
+                    coef = pair_scale * (2 * mu - 2 * alpha[i, j] - 2 * beta[i, j] * (bound - k[i, j] - inner[j]))
+                    for b in range(q):
+                        grad[b] += coef * h[b, j]
+            same = True
+            for b in range(q):
+                candidate[b] = 1.0 if h[b, i] - grad[b] / eta >= 0 else -1.0
+                same = same and candidate[b] == h[b, i]
+            if same:
+                continue
+            feasible = True
+            for j in range(n):
+                if j != i:
+                    acc = 0.0
+                    for b in range(q):
+                        acc += candidate[b] * h[b, j]
+                    if acc > bound:
+                        feasible = False
+                        break
+            if feasible:
+                for b in range(q):
+                    h[b, i] = candidate[b]
 
 
 @numba.njit(cache=True)
@@ -424,6 +504,19 @@ def semantic_centers(
         raise DeephashError(f"the similarity matrix must be square, got shape {s.shape}")
     if not np.isfinite(s).all():
         raise DeephashError("the similarity matrix has non-finite entries")
+    with threadpool_limits(1, user_api="blas"):  # small products: threaded BLAS only adds overhead
+        return _semantic_centers(s, bits, seed, config, variant, polish_flips, search)
+
+
+def _semantic_centers(
+    s: np.ndarray,
+    bits: int,
+    seed: int,
+    config: AlmConfig | None,
+    variant: str,
+    polish_flips: bool,
+    search: SearchConfig | None,
+) -> tuple[np.ndarray, CentersReport]:
     start = time.perf_counter()
     num = s.shape[0]
     d = gilbert_varshamov_distance(bits, num)
