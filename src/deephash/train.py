@@ -38,7 +38,7 @@ class TrainConfig:
     eta_min: float = 1e-7
     seed: int = 0
     device: str = "auto"
-    threads: int = 1       # CPU threads of torch: fixed, so CPU results do not depend on the machine
+    threads: int = 1  # CPU threads of torch: fixed, so CPU results do not depend on the machine
     crop: int = 0  # random crop (train) / centre crop (eval) to this size; 0 = none
     pad: int = 0  # zero-pad then random-crop back: small translations for tiny images
     hflip: bool = False
