@@ -17,7 +17,6 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.feature_extraction import create_feature_extractor
 
 from deephash.errors import DeephashError
 from deephash.models.backbones import Backbone, SmallCNN, TorchvisionResNet
@@ -114,6 +113,8 @@ class InteractiveChannelTransformation(nn.Module):
 
 def split_backbone(backbone: Backbone) -> tuple[nn.Module, list[nn.Module], int]:
     """(trunk returning the spatial map before the last stage, the last stage's blocks, trunk channels)."""
+    from torchvision.models.feature_extraction import create_feature_extractor  # 1.4 s to import: only here
+
     if isinstance(backbone, TorchvisionResNet):
         layer4 = backbone.net.layer4
         trunk = create_feature_extractor(backbone, {"net.layer3": "map"})
