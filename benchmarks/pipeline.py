@@ -81,6 +81,7 @@ def time_stage(repo: Path, stage: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-S", "--set-param", action="append", default=[], help="params override, e.g. bits=[16]")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary repository (its path is printed)")
     args = parser.parse_args()
     repo = bench_repo(args.set_param)
     startup = startup_seconds(repo)
@@ -97,7 +98,13 @@ def main() -> None:
         groups[re.sub(r"@.*", "", stage)] = groups.get(re.sub(r"@.*", "", stage), 0.0) + seconds
     print("per stage group: " + ", ".join(f"{g} {s:.1f} s" for g, s in groups.items()))
     print(f"whole pipeline: {total:.1f} s ({total / 60:.2f} min) on {os.cpu_count()} cores")
-    shutil.rmtree(repo.parent, ignore_errors=True)
+    table = repo / "report" / "table.md"
+    if table.exists():
+        print(f"\nreport/table.md:\n{table.read_text()}")
+    if args.keep:
+        print(f"kept: {repo}")
+    else:
+        shutil.rmtree(repo.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
