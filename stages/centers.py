@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import check_bits, load_params, parser, run, section
+from common import check_bits, load_params, matrix_parser, run, section
 from deephash.atomic import atomic_path, write_json
 from deephash.centers import distance_stats, gilbert_varshamov_distance, s_loss
 from deephash.data.split import read_split
@@ -16,10 +16,7 @@ from deephash.methods.hash_centers import CenterMethod, centers_file
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("method")
-    p.add_argument("bits", type=int)
-    p.add_argument("--split", default="data/split")
+    p = matrix_parser(__doc__)
     p.add_argument("--similarity", default="data/similarity/S.npy")
     p.add_argument("--out", required=True, help="targets directory of the method (targets/<method>)")
     p.add_argument("--report", required=True, help="JSON report (d, distances, S_loss)")

@@ -56,6 +56,15 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def matrix_parser(description: str) -> argparse.ArgumentParser:
+    """The parser of a ``<stage>@<method>-<bits>`` stage: method and bits, then the split's path."""
+    p = parser(description)
+    p.add_argument("method", help="a registered method (a name of params.yaml: methods)")
+    p.add_argument("bits", type=int, help="code length, a multiple of 8")
+    p.add_argument("--split", default="data/split", help="split stage output (default: %(default)s)")
+    return p
+
+
 def run(main: Callable[[], None]) -> None:
     """Run a stage; a DeephashError ends it with its one-line message and exit status 2."""
     try:

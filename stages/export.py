@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common import check_bits, load_params, parser, run, section
+from common import check_bits, load_params, matrix_parser, run, section
 from deephash.checkpoint import eval_config, load_model, load_train_codes
 from deephash.codes import CodeSet, CodesFile, substitute_codes, write_codes
 from deephash.data.arrays import load_arrays
@@ -10,11 +10,8 @@ from deephash.data.split import read_split
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("method")
-    p.add_argument("bits", type=int)
+    p = matrix_parser(__doc__)
     p.add_argument("--model", required=True, help="model directory of the train stage")
-    p.add_argument("--split", default="data/split")
     p.add_argument("--cache", default="data/cache")
     p.add_argument("--out", required=True, help="codes file (codes/<method>-<bits>.h5)")
     args = p.parse_args()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 
-from common import check_bits, live_callback, load_params, parser, run, section
+from common import check_bits, live_callback, load_params, matrix_parser, run, section
 from deephash.checkpoint import save_model
 from deephash.data.arrays import load_arrays
 from deephash.data.split import read_split, split_dataset_name
@@ -14,10 +14,7 @@ from deephash.train import TrainConfig, fit, is_main_process, seed_everything
 
 
 def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("method")
-    p.add_argument("bits", type=int)
-    p.add_argument("--split", default="data/split")
+    p = matrix_parser(__doc__)
     p.add_argument("--cache", default="data/cache")
     p.add_argument("--targets", required=True, help="the method's pre-stage outputs (targets/<method>)")
     p.add_argument("--out", required=True, help="model directory (models/<method>-<bits>)")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 
 def synthetic_similarity(num_classes: int, seed: int = 0, group: int = 5) -> np.ndarray:
@@ -24,3 +25,23 @@ def synthetic_similarity(num_classes: int, seed: int = 0, group: int = 5) -> np.
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors run fastest on one CPU thread (the library's own default), even on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def reference_ap(dist: np.ndarray, rel: np.ndarray, k: int) -> float:
+    """The README's definition, written the slow way: stable sort by (distance, index), then AP@k."""
+    order = sorted(range(len(dist)), key=lambda j: (dist[j], j))[:k]
+    hits, total = 0, 0.0
+    for rank, item in enumerate(order, start=1):
+        if rel[item]:
+            hits += 1
+            total += hits / rank
+    return total / hits if hits else 0.0

@@ -13,15 +13,6 @@ from deephash.models import create_backbone
 from deephash.train import Batch, TrainConfig, fit, seed_everything
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors run fastest on one CPU thread (the library's own default), even on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_registry_lists_every_method():
     assert {"shc", "csq", "hashnet", "triplet", "ssdh", "semicon", "shc_dist", "shc_sem"} <= set(list_methods())
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import reference_ap
 
 from deephash.codes import CodeSet, pack_codes
 from deephash.errors import DeephashError
@@ -11,17 +12,6 @@ def codeset(bits_rows, labels):
     return CodeSet(
         codes=pack_codes(signs), labels=np.array(labels, dtype=np.uint8), ids=[str(i) for i in range(len(signs))]
     )
-
-
-def reference_ap(dist, rel, k):
-    """The README's definition, written the slow way: stable sort, then AP@k."""
-    order = sorted(range(len(dist)), key=lambda i: (dist[i], i))[:k]
-    hits, total = 0, 0.0
-    for rank, item in enumerate(order, start=1):
-        if rel[item]:
-            hits += 1
-            total += hits / rank
-    return total / hits if hits else 0.0
 
 
 def test_hand_computed_map_with_ties():

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import reference_ap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,16 +99,6 @@ def test_chunked_and_unchunked_are_identical(problem, chunk_rows, query_batch):
     assert chunked == whole
 
 
-def stable_ap(dist: np.ndarray, rel: np.ndarray, k: int) -> float:
-    order = sorted(range(len(dist)), key=lambda j: (dist[j], j))[:k]
-    hits, total = 0, 0.0
-    for rank, item in enumerate(order, start=1):
-        if rel[item]:
-            hits += 1
-            total += hits / rank
-    return total / hits if hits else 0.0
-
-
 def brute_force_tie_aware(query: CodeSet, database: CodeSet, k: int) -> float:
     """The mean over every database order of the stable AP@k: the expectation over tie orders."""
     dist = np.bitwise_count(query.codes[:, None, :] ^ database.codes[None]).sum(-1)
@@ -115,7 +106,7 @@ def brute_force_tie_aware(query: CodeSet, database: CodeSet, k: int) -> float:
     per_query = []
     for i in range(len(query)):
         orders = list(itertools.permutations(range(len(database))))
-        per_query.append(np.mean([stable_ap(dist[i, list(o)], rel[i, list(o)], k) for o in orders]))
+        per_query.append(np.mean([reference_ap(dist[i, list(o)], rel[i, list(o)], k) for o in orders]))
     return float(np.mean(per_query))
 
 

@@ -21,15 +21,6 @@ from deephash.models.semicon import (
 from deephash.train import Batch, TrainConfig, fit, seed_everything
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors run fastest on one CPU thread (the library's own default), even on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize(
     ("bits", "split"),
     [(12, (6, 2, 2, 2)), (16, (10, 2, 2, 2)), (24, (12, 4, 4, 4)), (32, (17, 5, 5, 5)), (48, (24, 8, 8, 8)),

@@ -20,15 +20,6 @@ from deephash.models import create_backbone
 from deephash.train import TrainConfig, fit, seed_everything
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors run fastest on one CPU thread (the library's own default), even on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def distances(pairs: dict[tuple[int, int], float], n: int = 4) -> np.ndarray:
     d = np.zeros((n, n), dtype=np.float32)
     for (i, j), v in pairs.items():

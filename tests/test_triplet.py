@@ -15,15 +15,6 @@ from deephash.train import Batch
 SIMILAR = torch.tensor([[1.0, 1, 0], [1, 1, 0], [0, 0, 1]])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors run fastest on one CPU thread (the library's own default), even on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_triplets_are_mined_from_the_labels():
     mask = triplet_mask(SIMILAR)
     assert sorted(map(tuple, mask.nonzero().tolist())) == [(0, 1, 2), (1, 0, 2)]

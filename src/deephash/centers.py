@@ -197,7 +197,22 @@ def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config:
         m = np.linalg.solve(2 / q**2 * h @ h.T + config.rho * np.eye(q), 2 / q * h @ s + lam + config.rho * h)
         gram = h.T @ h
         k = np.maximum(bound - gram + alpha / beta, 0.0)
-        _alm_columns(h, m, m @ m.T, m @ s, lam, alpha, beta, k, config, float(bound))
+        _alm_column_passes(
+            h,
+            m,
+            m @ m.T,
+            m @ s,
+            lam,
+            alpha,
+            beta,
+            k,
+            config.mu,
+            config.rho,
+            config.eta,
+            config.pair_scale,
+            float(bound),
+            config.inner_passes,
+        )
         lam += config.rho * (h - m)
         gram = h.T @ h
         alpha += np.where(off_diag, beta * (bound - gram - k), 0.0)
@@ -206,36 +221,6 @@ def alm_fit(similarity: np.ndarray, init: np.ndarray, min_distance: int, config:
         if loss < best_loss:
             best, best_loss = current.copy(), loss
     return best
-
-
-def _alm_columns(
-    h: np.ndarray,
-    m: np.ndarray,
-    mm: np.ndarray,
-    ms: np.ndarray,
-    lam: np.ndarray,
-    alpha: np.ndarray,
-    beta: np.ndarray,
-    k: np.ndarray,
-    config: AlmConfig,
-    bound: float,
-) -> None:
-    _alm_column_passes(
-        h,
-        m,
-        mm,
-        ms,
-        lam,
-        alpha,
-        beta,
-        k,
-        config.mu,
-        config.rho,
-        config.eta,
-        config.pair_scale,
-        bound,
-        config.inner_passes,
-    )
 
 
 @numba.njit(cache=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from deephash.config import from_mapping
 from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
 
@@ -46,11 +47,7 @@ class TrainConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], section: str = "train") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise DeephashError(f"{section}.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
-        config = cls(**params)
+        config = from_mapping(cls, params, section)
         config.validate(section)
         return config
 

@@ -15,6 +15,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from deephash.codes import pack_codes
+from deephash.config import check_keys
 from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
 from deephash.models import Backbone, HashingNetwork, LinearHead
@@ -44,11 +45,7 @@ class HashingMethod(Objective):
         self.bits = bits
         self.num_classes = num_classes
         params = dict(params or {})
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise DeephashError(
-                f"{self.name}.train.{unknown[0]}: unknown key (known: {', '.join(sorted(self.defaults))})"
-            )
+        check_keys(params, self.defaults, f"{self.name}.train")
         self.hparams: dict[str, Any] = {**self.defaults, **params}
 
     def build_network(self, backbone: Backbone) -> nn.Module:

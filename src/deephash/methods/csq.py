@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from deephash.centers import balanced_random, distance_stats, hadamard_rows, is_power_of_two
+from deephash.config import check_keys
 from deephash.errors import DeephashError
 from deephash.methods.base import register_method
 from deephash.methods.hash_centers import CenterMethod
@@ -50,9 +51,7 @@ class CSQ(CenterMethod):
     def build_centers(
         cls, num_classes: int, bits: int, similarity: np.ndarray | None, params: dict[str, Any]
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        unknown = sorted(set(params) - set(CENTER_DEFAULTS))
-        if unknown:
-            raise DeephashError(f"csq.centers.{unknown[0]}: unknown key (known: {', '.join(CENTER_DEFAULTS)})")
+        check_keys(params, CENTER_DEFAULTS, "csq.centers")
         options = {**CENTER_DEFAULTS, **params}
         if options["trials"] < 1:
             raise DeephashError(f"csq.centers.trials: must be >= 1, got {options['trials']}")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from deephash.centers import AlmConfig, SearchConfig, semantic_centers
+from deephash.config import check_keys
 from deephash.errors import DeephashError
 from deephash.methods.base import register_method
 from deephash.methods.hash_centers import CenterMethod
@@ -28,9 +29,7 @@ class SHC(CenterMethod):
     def build_centers(
         cls, num_classes: int, bits: int, similarity: np.ndarray | None, params: dict[str, Any]
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        unknown = sorted(set(params) - CENTER_KEYS)
-        if unknown:
-            raise DeephashError(f"shc.centers.{unknown[0]}: unknown key (known: {', '.join(sorted(CENTER_KEYS))})")
+        check_keys(params, CENTER_KEYS, f"{cls.name}.centers")
         if similarity is None:
             raise DeephashError("shc needs the class similarity matrix of the similarity stage")
         alm = AlmConfig(**{k: v for k, v in params.items() if k in ALM_KEYS})

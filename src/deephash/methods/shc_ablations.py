@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deephash.errors import DeephashError
+from deephash.config import check_keys
 from deephash.methods.base import register_method
 from deephash.methods.shc import CENTER_KEYS, SHC
 
@@ -24,10 +24,7 @@ class SHCAblation(SHC):
     def build_centers(
         cls, num_classes: int, bits: int, similarity: np.ndarray | None, params: dict[str, Any]
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        unknown = sorted(set(params) - (CENTER_KEYS - {"variant"}))
-        if unknown:
-            known = ", ".join(sorted(CENTER_KEYS - {"variant"}))
-            raise DeephashError(f"{cls.name}.centers.{unknown[0]}: unknown key (known: {known})")
+        check_keys(params, CENTER_KEYS - {"variant"}, f"{cls.name}.centers")
         return super().build_centers(num_classes, bits, similarity, {**params, "variant": cls.variant})
 
 

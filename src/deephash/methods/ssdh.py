@@ -15,7 +15,7 @@ L = sum_ij |S_ij| (H_ij - S_ij)^2 / B^2. Neither the pre-stage nor training read
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from deephash.config import from_mapping
 from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
 from deephash.methods.base import HashingMethod, register_method
@@ -46,11 +47,7 @@ class PseudoSimilarityConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], section: str = "ssdh.pseudo_similarity") -> PseudoSimilarityConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise DeephashError(f"{section}.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
-        config = cls(**params)
+        config = from_mapping(cls, params, section)
         if config.features not in FEATURE_SOURCES:
             raise DeephashError(f"{section}.features: must be one of {FEATURE_SOURCES}, got {config.features!r}")
         if config.bins < 2:
