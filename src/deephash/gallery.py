@@ -69,7 +69,7 @@ def _square(image: np.ndarray | None) -> Image.Image:
     return padded.resize((TILE, TILE), Image.Resampling.NEAREST if small else Image.Resampling.BILINEAR)
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont) -> str:
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> str:
     """Shorten a caption line with an ellipsis until it fits under its tile."""
     if draw.textlength(text, font=font) <= TILE + 2 * FRAME:
         return text

@@ -15,6 +15,7 @@ Results are exact and in database order within equal distances: the order the mA
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 from llvmlite import ir
@@ -26,16 +27,41 @@ TILE = 2048  # items per cache tile (16 KiB of one-word codes)
 QUERY_BLOCK = 16  # queries sharing a tile (one parallel task)
 KEY_BLOCK = 512  # items whose histogram keys are computed in one vectorised loop
 
+# An integer scalar in a kernel: a Python int or a numpy int64, one type (int64) to numba, two to numpy's stubs.
+Int: TypeAlias = int | np.int64
 
-@intrinsic
-def popcount(typingctx, x):  # type: ignore[no-untyped-def]
-    """LLVM's ctpop, which becomes POPCNT (or VPOPCNTQ once vectorised)."""
-    sig = types.uint64(types.uint64)
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.ctpop(args[0])
+if TYPE_CHECKING:
+    # numba's stubs type a call of an @intrinsic with its typing function's signature (typingctx included)
+    # and a Never result; in nopython code it takes the remaining arguments and returns a uint64.
 
-    return sig, codegen
+    def popcount(x: np.uint64) -> np.uint64:
+        """LLVM's ctpop, which becomes POPCNT (or VPOPCNTQ once vectorised)."""
+
+    def trailing_zeros(x: np.uint64) -> np.uint64:
+        """LLVM's cttz (TZCNT): the position of the lowest set bit."""
+
+else:
+
+    @intrinsic
+    def popcount(typingctx, x):  # type: ignore[no-untyped-def]
+        """LLVM's ctpop, which becomes POPCNT (or VPOPCNTQ once vectorised)."""
+        sig = types.uint64(types.uint64)
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            return builder.ctpop(args[0])
+
+        return sig, codegen
+
+    @intrinsic
+    def trailing_zeros(typingctx, x):  # type: ignore[no-untyped-def]
+        """LLVM's cttz (TZCNT): the position of the lowest set bit."""
+        sig = types.uint64(types.uint64)
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+        return sig, codegen
 
 
 def to_words(packed: np.ndarray) -> np.ndarray:
@@ -52,17 +78,6 @@ def to_words(packed: np.ndarray) -> np.ndarray:
 def label_words(labels: np.ndarray) -> np.ndarray:
     """Multi-hot uint8 labels [N, C] -> bit-packed uint64 words [ceil(C/64), N]: relevance is one AND."""
     return to_words(np.packbits(labels.astype(bool), axis=1))
-
-
-@intrinsic
-def trailing_zeros(typingctx, x):  # type: ignore[no-untyped-def]
-    """LLVM's cttz (TZCNT): the position of the lowest set bit."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
-
-    return sig, codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -90,7 +105,7 @@ def _block_mask(query: np.ndarray, db: np.ndarray, start: int, n: int, limit: in
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _distance(query: np.ndarray, db: np.ndarray, item: int) -> int:
+def _distance(query: np.ndarray, db: np.ndarray, item: Int) -> np.int64:
     acc = np.uint64(0)
     for w in range(db.shape[0]):
         acc += popcount(query[w] ^ db[w, item])
@@ -98,7 +113,7 @@ def _distance(query: np.ndarray, db: np.ndarray, item: int) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _relevant(labels: np.ndarray, db_labels: np.ndarray, item: int) -> bool:
+def _relevant(labels: np.ndarray, db_labels: np.ndarray, item: Int) -> bool:
     for w in range(db_labels.shape[0]):  # noqa: SIM110 (numba compiles no generator expressions)
         if labels[w] & db_labels[w, item]:
             return True
@@ -313,7 +328,7 @@ def radius_scan(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _substring(words: np.ndarray, item: int, lo: int, length: int) -> int:
+def _substring(words: np.ndarray, item: Int, lo: int, length: int) -> np.int64:
     """Bits ``lo .. lo+length`` (length <= 32) of one code, as an integer key."""
     w = lo >> 6
     shift = lo & 63
@@ -332,7 +347,7 @@ def substring_keys(words: np.ndarray, lo: int, length: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _next_mask(mask: int, flips: int, length: int) -> int:
+def _next_mask(mask: Int, flips: Int, length: int) -> Int:
     """The next mask of ``flips`` set bits below ``length`` (Gosper's hack), else the first of flips + 1.
 
     Starting from 0, the masks run through every pattern of 1 flipped bit, then 2, ...; -1 past ``length``.
@@ -371,6 +386,9 @@ def mih_search(
     tables = bounds.shape[0]
     cap = out.shape[1]
     sub_radius = radius // tables
+    candidates: Int
+    mask: Int
+    flips: Int
     for qi in prange(num_queries):
         q_words = np.ascontiguousarray(queries[:, qi : qi + 1])
         keys = np.empty(tables, np.int64)
@@ -408,13 +426,13 @@ def mih_search(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bit_count(value: int) -> int:
+def _bit_count(value: Int) -> np.int64:
     return np.int64(popcount(np.uint64(value)))
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _found_earlier(
-    db: np.ndarray, item: int, keys: np.ndarray, bounds: np.ndarray, table: int, sub_radius: int
+    db: np.ndarray, item: Int, keys: np.ndarray, bounds: np.ndarray, table: int, sub_radius: int
 ) -> bool:
     for t in range(table):
         if _bit_count(keys[t] ^ _substring(db, item, bounds[t, 0], bounds[t, 1])) <= sub_radius:

@@ -130,8 +130,7 @@ def within(source: CodeSource, queries: np.ndarray, radius: int, capacity: int =
     if radius < 0:
         raise DeephashError(f"radius must be >= 0, got {radius}")
     q_words = hamming.to_words(queries)
-    tables = source.tables(radius) if isinstance(source, HammingIndex) else None
-    if tables is not None:
+    if isinstance(source, HammingIndex) and (tables := source.tables(radius)) is not None:
         keys = _mih(source, q_words, radius, tables, capacity)
     else:
         keys = _scan_within(source, q_words, radius, capacity)

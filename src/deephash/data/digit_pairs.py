@@ -47,7 +47,10 @@ class DigitPairs(ComposedDigits):
         _, targets = self.digits()
         rng = np.random.default_rng(self.seed)
         in_query = query_pool(targets, self.query_per_class / self.per_class, rng)
-        ids, sources, classes, pools = [], [], [], []
+        ids: list[str] = []
+        sources: list[str] = []
+        classes: list[int] = []
+        pools: list[str] = []
         counts = {"query": self.query_per_class, "database": self.per_class - self.query_per_class}
         for left in range(10):
             for right in range(10):

@@ -369,7 +369,7 @@ def read_split(directory: str | Path) -> Split:
 
     classes = json.loads(meta.read_text(encoding="utf-8"))["classes"]
     parts = {part: read_list(directory / f"{part}.tsv", classes) for part in PARTS}
-    return Split(**parts)
+    return Split(train=parts["train"], query=parts["query"], database=parts["database"])
 
 
 def split_dataset_name(directory: str | Path) -> str:

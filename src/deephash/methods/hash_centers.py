@@ -40,6 +40,9 @@ def center_loss(outputs: Tensor, targets: Tensor, quantization: float) -> Tensor
 class CenterMethod(HashingMethod):
     prestage: ClassVar[str | None] = "centers"
     defaults: ClassVar[dict[str, Any]] = {"quantization": 1e-4, "tie_seed": 0}
+    # buffers (register_buffer): declared so that type checkers see tensors, not Tensor | Module
+    tie_break: Tensor
+    centers: Tensor
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:
         super().__init__(bits, num_classes, params)

@@ -78,6 +78,12 @@ def update_codes(codes: Tensor, relaxed: Tensor, rows: Tensor, target: Tensor, g
 @register_method("semicon")
 class Semicon(HashingMethod):
     defaults: ClassVar[dict[str, Any]] = {"alpha": 0.15, "gamma": 200.0, "num_samples": 2000, "max_epoch": 3, "seed": 0}
+    # buffers (register_buffer): declared so that type checkers see tensors, not Tensor | Module
+    labels: Tensor
+    codes: Tensor
+    relaxed: Tensor
+    sample: Tensor
+    seen: Tensor
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:
         super().__init__(bits, num_classes, params)

@@ -137,6 +137,7 @@ def pseudo_similarity_loss(relaxed: Tensor, target: Tensor) -> Tensor:
 class SSDH(HashingMethod):
     prestage: ClassVar[str | None] = "pseudo_similarity"
     supervised: ClassVar[bool] = False
+    pseudo: Tensor  # a buffer (register_buffer), declared so that type checkers see a tensor
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:
         super().__init__(bits, num_classes, params)

@@ -61,6 +61,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class TorchvisionResNet(Backbone):
     """A torchvision ResNet up to global average pooling; grey images are repeated to 3 channels."""
 
+    # buffers (register_buffer): declared so that type checkers see tensors, not Tensor | Module
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, arch: str, in_channels: int, weights: str, weights_file: str | None) -> None:
         super().__init__()
         import torchvision

@@ -27,6 +27,8 @@ class DivideEncodeHead(nn.Linear):
     (PyTorch's default initialisation, masked).
     """
 
+    mask: Tensor  # a buffer (register_buffer), declared so that type checkers see a tensor
+
     def __init__(self, in_features: int, bits: int) -> None:
         if in_features < bits:
             raise DeephashError(

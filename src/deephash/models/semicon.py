@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -124,7 +125,7 @@ def split_backbone(backbone: Backbone) -> tuple[nn.Module, list[nn.Module], int]
         last_conv = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
         pool = next(i for i in range(last_conv, len(layers)) if isinstance(layers[i], nn.AdaptiveAvgPool2d))
         trunk = create_feature_extractor(backbone, {f"features.{last_conv - 1}": "map"})
-        return trunk, [nn.Sequential(*layers[last_conv:pool])], layers[last_conv].in_channels
+        return trunk, [nn.Sequential(*layers[last_conv:pool])], cast(nn.Conv2d, layers[last_conv]).in_channels
     raise DeephashError(f"train.backbone: semicon needs a smallcnn or resnet backbone, not {type(backbone).__name__}")
 
 
