@@ -11,7 +11,7 @@ from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
 from deephash.methods import create_method
 from deephash.models import create_backbone
-from deephash.train import TrainConfig, augment, epoch_batches, fit, predict, seed_everything
+from deephash.train import TrainConfig, augment, balanced_batches, epoch_batches, fit, predict, seed_everything
 
 
 def tiny_data(rng, n=48, classes=4):
@@ -51,6 +51,38 @@ def test_epoch_batches_shard_disjointly():
     assert not set(np.concatenate(rank0)) & set(np.concatenate(rank1))
 
 
+def test_balanced_batches_hold_per_class_images_of_each_class():
+    labels = np.eye(10, dtype=np.uint8)[np.repeat(np.arange(10), 6)]
+    labels[:3] = np.eye(10, dtype=np.uint8)[9]  # class 0 keeps 3 images: drawn with replacement
+    batches = list(balanced_batches(labels, 8, 4, torch.Generator().manual_seed(0), 0, 1))
+    assert len(batches) == 60 // 8
+    for batch in batches:
+        classes = labels[batch].argmax(1)
+        assert len(batch) == 8 and sorted(np.bincount(classes, minlength=10)[np.unique(classes)]) == [4, 4]
+    seen = np.concatenate([labels[b].argmax(1) for b in batches])
+    assert len(np.unique(seen)) == 10  # a cycling class order visits every class before repeating one
+    again = list(balanced_batches(labels, 8, 4, torch.Generator().manual_seed(0), 0, 1))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+
+
+def test_balanced_batches_give_each_rank_its_own_classes():
+    labels = np.eye(6, dtype=np.uint8)[np.repeat(np.arange(6), 8)]
+    ranks = [list(balanced_batches(labels, 8, 4, torch.Generator().manual_seed(1), r, 2)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 48 // 16
+    for a, b in zip(*ranks, strict=True):
+        assert not set(labels[a].argmax(1)) & set(labels[b].argmax(1))
+
+
+def test_balanced_sampler_is_refused_for_an_unsupervised_method(rng, tmp_path):
+    data = tiny_data(rng, n=16)
+    np.save(tmp_path / "pseudo_similarity.npy", np.zeros((16, 16), dtype=np.int8))
+    method = create_method("ssdh", 16, 4)
+    method.load_targets(tmp_path, data.labels)
+    network = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
+    with pytest.raises(DeephashError, match="balanced"):
+        fit(network, method, data, TrainConfig(epochs=1, batch_size=8, sampler="balanced", device="cpu"))
+
+
 def test_augment_shapes():
     images = torch.rand(5, 3, 10, 12)
     g = torch.Generator().manual_seed(0)
@@ -62,7 +94,13 @@ def test_augment_shapes():
 
 @pytest.mark.parametrize(
     ("params", "key"),
-    [({"epochs": -1}, "train.epochs"), ({"optimizer": "lion"}, "train.optimizer"), ({"lrr": 1}, "train.lrr")],
+    [
+        ({"epochs": -1}, "train.epochs"),
+        ({"optimizer": "lion"}, "train.optimizer"),
+        ({"lrr": 1}, "train.lrr"),
+        ({"sampler": "pk"}, "train.sampler"),
+        ({"per_class": 0}, "train.per_class"),
+    ],
 )
 def test_bad_train_params_name_the_key(params, key):
     with pytest.raises(DeephashError, match=key.replace(".", r"\.")):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
+SAMPLERS = ("random", "balanced")
 
 
 @dataclass
@@ -44,6 +45,8 @@ class TrainConfig:
     pad: int = 0  # zero-pad then random-crop back: small translations for tiny images
     hflip: bool = False
     backbone_lr: float = 1.0  # multiplier on lr for the backbone (pretrained backbones: < 1)
+    sampler: str = "random"  # random: a permutation per epoch; balanced: per_class images of each class drawn
+    per_class: int = 4  # images per class in a balanced batch (batch_size // per_class classes)
 
     @classmethod
     def from_params(cls, params: dict[str, Any], section: str = "train") -> TrainConfig:
@@ -60,6 +63,10 @@ class TrainConfig:
             raise DeephashError(f"{section}.lr: must be > 0, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
             raise DeephashError(f"{section}.optimizer: must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.sampler not in SAMPLERS:
+            raise DeephashError(f"{section}.sampler: must be one of {SAMPLERS}, got {self.sampler!r}")
+        if not 1 <= self.per_class <= self.batch_size:
+            raise DeephashError(f"{section}.per_class: must be in [1, batch_size], got {self.per_class}")
         if self.threads < 1:
             raise DeephashError(f"{section}.threads: must be >= 1, got {self.threads}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -77,6 +84,8 @@ class Objective(nn.Module):
     """What a method optimises. ``step`` is the global iteration, set by the loop before ``loss``."""
 
     step: int = 0
+    #: False for unsupervised objectives: their training never reads a label
+    supervised: ClassVar[bool] = True
 
     def begin_epoch(self, epoch: int, model: nn.Module, data: ImageArrays) -> None:
         """Hook for per-epoch work outside SGD (HashNet's continuation, ADSH's code update)."""
@@ -181,6 +190,38 @@ def epoch_batches(n: int, batch_size: int, generator: torch.Generator, rank: int
         yield chunk[rank::world]
 
 
+def balanced_batches(
+    labels: np.ndarray, batch_size: int, per_class: int, generator: torch.Generator, rank: int, world: int
+) -> Iterator[np.ndarray]:
+    """This process's batches of one epoch, each ``batch_size // per_class`` classes x ``per_class``
+    images of that class (drawn with replacement only from a class with fewer images).
+
+    With many classes and few images each, a random batch holds almost no pair of the same class, and
+    pairwise or triplet losses see next to no positive; here every anchor has ``per_class - 1``.
+    Classes are visited in a seeded cycling order; the epoch has as many steps as the random sampler's.
+    Every process draws the same batches for all ranks and keeps its own slice, so ranks stay in step.
+    """
+    pools = [np.flatnonzero(column) for column in np.asarray(labels).T]
+    classes = np.array([c for c, pool in enumerate(pools) if len(pool)])
+    if not len(classes):
+        return
+    width = max(1, batch_size // per_class)
+    steps = max(1, len(labels) // (batch_size * world))
+    need = steps * width * world
+    rounds = -(-need // len(classes))
+    order = np.concatenate([classes[torch.randperm(len(classes), generator=generator).numpy()] for _ in range(rounds)])
+    for s in range(steps):
+        chosen = order[s * width * world : (s + 1) * width * world][rank * width : (rank + 1) * width]
+        picks = []
+        for c in chosen:
+            pool = pools[c]
+            if len(pool) >= per_class:
+                picks.append(pool[torch.randperm(len(pool), generator=generator).numpy()[:per_class]])
+            else:
+                picks.append(pool[torch.randint(0, len(pool), (per_class,), generator=generator).numpy()])
+        yield np.concatenate(picks)
+
+
 def fit(
     model: nn.Module,
     objective: Objective,
@@ -190,6 +231,8 @@ def fit(
     desc: str = "train",
 ) -> nn.Module:
     """Train ``model`` on ``data`` to minimise ``objective``; returns the (unwrapped) model."""
+    if config.sampler == "balanced" and not objective.supervised:
+        raise DeephashError(f"{desc}: sampler 'balanced' draws batches by label, and this method never reads one")
     generator = seed_everything(config.seed)
     device = resolve_device(config.device, config.threads)
     rank, world = init_distributed(device)
@@ -215,7 +258,11 @@ def fit(
         objective.begin_epoch(epoch, model, data)
         model.train()
         total, count = 0.0, 0
-        for index in epoch_batches(len(data), config.batch_size, generator, rank, world):
+        if config.sampler == "balanced":
+            batches = balanced_batches(data.labels, config.batch_size, config.per_class, generator, rank, world)
+        else:
+            batches = epoch_batches(len(data), config.batch_size, generator, rank, world)
+        for index in batches:
             images, labels = data.tensors(index, device)
             images = augment(images, config, generator, train=True)
             batch = Batch(images=images, labels=labels, index=torch.from_numpy(index).to(device))

@@ -31,8 +31,6 @@ class HashingMethod(Objective):
     name: ClassVar[str]
     #: the pre-stage whose outputs land in ``targets/<name>/`` (None: nothing to precompute)
     prestage: ClassVar[str | None] = None
-    #: False for unsupervised methods: their training never reads a label
-    supervised: ClassVar[bool] = True
     #: hyperparameters with their defaults (the method's own keys in ``<name>.train``)
     defaults: ClassVar[dict[str, Any]] = {}
     #: code lengths the method cannot produce
