@@ -40,9 +40,9 @@ def main() -> None:
     key = f"{args.method}-{bits}"
     with live_callback(args.live, "train") as log:
         fit(network, method, data, config, callback=log, desc=f"train {key}")
+    train_codes = method.train_codes()  # a collective call under DDP (SEMICON): before the rank check
     if not is_main_process():
         return
-    train_codes = method.train_codes()
     save_model(
         args.out,
         network,

@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -45,3 +52,28 @@ def reference_ap(dist: np.ndarray, rel: np.ndarray, k: int) -> float:
             hits += 1
             total += hits / rank
     return total / hits if hits else 0.0
+
+
+def torchrun(script: str, directory: Path, processes: int = 2) -> str:
+    """Run ``script`` under torchrun with ``processes`` CPU (gloo) processes; returns its stdout."""
+    path = directory / "ddp_script.py"
+    path.write_text(textwrap.dedent(script))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={processes}",
+            f"--master_port={port}",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from conftest import torchrun
 
 from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
@@ -163,3 +164,37 @@ def test_training_updates_the_database_codes(tmp_path):
 def test_params_are_validated():
     with pytest.raises(DeephashError, match=r"semicon\.train\.max_epoch"):
         create_method("semicon", 16, 3, {"max_epoch": 0})
+
+
+def test_ddp_replicas_share_one_database_code_update(tmp_path):
+    """Under torchrun each process sees its own shard; the B update merges both, so replicas agree."""
+    out = torchrun(
+        """
+        import numpy as np, torch, torch.distributed as dist
+        from deephash.data.arrays import ImageArrays
+        from deephash.methods import create_method
+        from deephash.models import create_backbone
+        from deephash.train import TrainConfig, fit, seed_everything
+        labels = np.eye(3, dtype=np.uint8)[np.arange(24) % 3]
+        rng = np.random.default_rng(0)
+        data = ImageArrays((rng.random((24, 8, 8, 1)) * 255).astype(np.uint8), labels)
+        method = create_method("semicon", 16, 3, {"max_epoch": 1})
+        method.load_targets(None, labels)
+        initial = method.codes.clone()
+        seed_everything(0)
+        net = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
+        fit(net, method, data, TrainConfig(epochs=2, batch_size=4, device="cpu"))
+        mine = int((method.stamp >= 0).sum())
+        codes = torch.from_numpy(method.train_codes()).long()
+        merged = int((method.relaxed.abs().sum(1) > 0).sum())
+        gathered = [torch.zeros_like(codes) for _ in range(2)]
+        dist.all_gather(gathered, codes)
+        assert torch.equal(gathered[0], gathered[1]), "replicas hold different database codes"
+        assert not torch.equal(method.codes, initial)
+        assert merged == 2 * mine == 24, (merged, mine)
+        if dist.get_rank() == 0:
+            print("SEMICON-DDP-OK")
+        """,
+        tmp_path,
+    )
+    assert "SEMICON-DDP-OK" in out

@@ -1,11 +1,7 @@
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 import torch
+from conftest import torchrun
 
 from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
@@ -109,40 +105,29 @@ def test_bad_train_params_name_the_key(params, key):
 
 def test_torchrun_ddp_two_processes(tmp_path):
     """The DDP path: two gloo processes under torchrun train one shared model."""
-    script = tmp_path / "ddp.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import numpy as np, torch, torch.distributed as dist
-            from deephash.data.arrays import ImageArrays
-            from deephash.methods import create_method
-            from deephash.models import create_backbone
-            from deephash.train import TrainConfig, fit, seed_everything
-            rng = np.random.default_rng(0)
-            labels = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, 64)]
-            data = ImageArrays((rng.random((64, 8, 8, 1)) * 255).astype(np.uint8), labels)
-            np.save({str(tmp_path)!r} + "/centers-16.npy", np.where(rng.random((4, 16)) < .5, -1, 1).astype(np.int8))
-            method = create_method("shc", 16, 4)
-            method.load_targets({str(tmp_path)!r}, labels)
-            seed_everything(0)
-            net = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
-            fit(net, method, data, TrainConfig(epochs=2, batch_size=8, device="cpu"))
-            flat = torch.cat([p.detach().flatten() for p in net.parameters()])
-            gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
-            dist.all_gather(gathered, flat)
-            assert torch.equal(gathered[0], gathered[1]), "replicas diverged"
-            if dist.get_rank() == 0:
-                print("DDP-OK", dist.get_world_size())
-            """
-        )
+    out = torchrun(
+        f"""
+        import numpy as np, torch, torch.distributed as dist
+        from deephash.data.arrays import ImageArrays
+        from deephash.methods import create_method
+        from deephash.models import create_backbone
+        from deephash.train import TrainConfig, fit, seed_everything
+        rng = np.random.default_rng(0)
+        labels = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, 64)]
+        data = ImageArrays((rng.random((64, 8, 8, 1)) * 255).astype(np.uint8), labels)
+        np.save({str(tmp_path)!r} + "/centers-16.npy", np.where(rng.random((4, 16)) < .5, -1, 1).astype(np.int8))
+        method = create_method("shc", 16, 4)
+        method.load_targets({str(tmp_path)!r}, labels)
+        seed_everything(0)
+        net = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
+        fit(net, method, data, TrainConfig(epochs=2, batch_size=8, device="cpu"))
+        flat = torch.cat([p.detach().flatten() for p in net.parameters()])
+        gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, flat)
+        assert torch.equal(gathered[0], gathered[1]), "replicas diverged"
+        if dist.get_rank() == 0:
+            print("DDP-OK", dist.get_world_size())
+        """,
+        tmp_path,
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", str(script)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "DDP-OK 2" in out.stdout
+    assert "DDP-OK 2" in out

@@ -83,7 +83,7 @@ class Semicon(HashingMethod):
     codes: Tensor
     relaxed: Tensor
     sample: Tensor
-    seen: Tensor
+    stamp: Tensor
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:
         super().__init__(bits, num_classes, params)
@@ -95,7 +95,7 @@ class Semicon(HashingMethod):
         self.register_buffer("codes", torch.zeros(0, bits))
         self.register_buffer("relaxed", torch.zeros(0, bits))
         self.register_buffer("sample", torch.zeros(0, dtype=torch.bool))
-        self.register_buffer("seen", torch.zeros(0, dtype=torch.bool))
+        self.register_buffer("stamp", torch.zeros(0, dtype=torch.long))  # step of an image's last output; -1: none
         self.ratio = 1.0
 
     def build_network(self, backbone: Backbone) -> nn.Module:
@@ -110,12 +110,10 @@ class Semicon(HashingMethod):
         self.codes = init.to(device)
         self.relaxed = torch.zeros(n, self.bits, device=device)
         self.sample = torch.zeros(n, dtype=torch.bool, device=device)
-        self.seen = torch.zeros(n, dtype=torch.bool, device=device)
+        self.stamp = torch.full((n,), -1, dtype=torch.long, device=device)
 
     def begin_epoch(self, epoch: int, model: nn.Module, data: ImageArrays) -> None:
         """Every ``max_epoch`` epochs: update B from the last iteration's outputs, draw a new Omega."""
-        if dist.is_initialized() and dist.get_world_size() > 1:
-            raise DeephashError("semicon: the asymmetric code update does not run under torchrun (DDP) yet")
         if epoch % int(self.hparams["max_epoch"]):
             return
         self._update_codes()
@@ -126,12 +124,22 @@ class Semicon(HashingMethod):
         self.ratio = similar_ratio(self.labels[self.sample], self.labels)
 
     def _update_codes(self) -> None:
-        if not self.seen.any():
+        """Under DDP every process recorded the outputs of its own shard: each image's latest output is
+        taken from the process that made it, so every replica updates B alike (a collective call: every
+        process must reach it)."""
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            latest = self.stamp.clone()
+            dist.all_reduce(latest, op=dist.ReduceOp.MAX)
+            relaxed = self.relaxed * ((self.stamp == latest) & (latest >= 0)).unsqueeze(1)
+            dist.all_reduce(relaxed)
+            self.relaxed, self.stamp = relaxed, latest
+        seen = self.stamp >= 0
+        if not seen.any():
             return
-        rows = self.seen.nonzero().squeeze(1)
+        rows = seen.nonzero().squeeze(1)
         target = soft_similarity(self.labels[rows], self.labels, self.ratio)
         self.codes = update_codes(self.codes, self.relaxed[rows], rows, target, float(self.hparams["gamma"]))
-        self.seen = torch.zeros_like(self.seen)
+        self.stamp = torch.full_like(self.stamp, -1)
 
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
         if len(self.sample) == 0:
@@ -143,10 +151,11 @@ class Semicon(HashingMethod):
         relaxed = torch.tanh(outputs[keep])
         target = soft_similarity(batch.labels[keep], self.labels, self.ratio)
         self.relaxed[index] = relaxed.detach()
-        self.seen[index] = True
+        self.stamp[index] = self.step
         return asymmetric_loss(relaxed, self.codes, self.codes[index], target, float(self.hparams["gamma"]))
 
     def train_codes(self) -> np.ndarray:
-        """The learned database codes of the training images (after the final update)."""
+        """The learned database codes of the training images (after the final update; under DDP, every
+        process calls it)."""
         self._update_codes()
         return pack_codes(self.codes.cpu().numpy())
