@@ -21,7 +21,6 @@ d bits apart, d from the Gilbert-Varshamov bound. The search runs in three steps
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from math import comb
 
@@ -465,7 +464,6 @@ class CentersReport:
     min_distance: int
     mean_distance: float
     s_loss: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 def semantic_centers(
@@ -502,7 +500,6 @@ def _semantic_centers(
     polish_flips: bool,
     search: SearchConfig | None,
 ) -> tuple[np.ndarray, CentersReport]:
-    start = time.perf_counter()
     num = s.shape[0]
     d = gilbert_varshamov_distance(bits, num)
     bound = 0 if variant == "semantic_only" else d
@@ -525,6 +522,5 @@ def _semantic_centers(
         min_distance=min_dist,
         mean_distance=mean_dist,
         s_loss=losses,
-        seconds=time.perf_counter() - start,
     )
     return h, report

@@ -43,4 +43,4 @@ class SHC(CenterMethod):
             polish_flips=bool(params.get("polish", True)),
             search=search,
         )
-        return centers, {"variant": report.variant, "s_loss_stages": report.s_loss, "seconds": report.seconds}
+        return centers, {"variant": report.variant, "s_loss_stages": report.s_loss}
