@@ -1,4 +1,8 @@
-"""Write-to-temporary-then-rename, so a failed stage never leaves a half-written artefact."""
+"""Write-to-temporary-then-rename, so a failed stage never leaves a half-written artefact.
+
+A process killed with SIGKILL cannot clean up after itself: its temporary siblings
+(``.<name>.tmp-*``, ignored by git) are removed by the next write of the same path.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{target.name}.tmp-"
+    remove_stale(target.parent, prefix)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     else:
@@ -42,6 +47,32 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
         raise
 
 
+def remove_stale(parent: Path, prefix: str) -> None:
+    """Remove temporaries a killed earlier run left beside the target (stages never run twice at once:
+    DVC's repository lock refuses a second ``dvc repro`` in the same workspace)."""
+    for stale in parent.glob(f"{prefix}*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+#: significant digits of every float written to a JSON file: the last bits of a float sum differ
+#: between CPUs (vectorised reductions), and metrics files must not differ with them
+JSON_DIGITS = 10
+
+
+def rounded(data: object, digits: int = JSON_DIGITS) -> object:
+    """``data`` with every float rounded to ``digits`` significant digits (ints, strings untouched)."""
+    if isinstance(data, float):
+        return float(f"{data:.{digits}g}") if data == data and abs(data) != float("inf") else data
+    if isinstance(data, dict):
+        return {key: rounded(value, digits) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [rounded(value, digits) for value in data]
+    return data
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -50,4 +81,4 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 def write_json(path: str | os.PathLike[str], data: object) -> None:
     import json
 
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text(path, json.dumps(rounded(data), indent=2, sort_keys=False) + "\n")
