@@ -69,6 +69,7 @@ class Checkpoint:
                 f"note: {self.path} was written with other params, data or code; training from scratch", file=sys.stderr
             )
             return None
+        print(f"resuming from {self.path} after epoch {state['epoch']}", file=sys.stderr)
         return state
 
     def save(self, state: dict[str, Any]) -> None:
