@@ -18,6 +18,7 @@ scaler), ``channels_last`` and ``workers`` apply on CUDA only (on CPU they chang
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -318,7 +319,7 @@ def fit(
         model.eval()
         objective.begin_epoch(epoch, model, data)
         model.train()
-        total, count = 0.0, 0
+        total, count = torch.zeros((), dtype=torch.float64, device=device), 0  # on the device: no sync per step
         if config.sampler == "balanced":
             batches = balanced_batches(data.labels, config.batch_size, config.per_class, generator, rank, world)
         else:
@@ -331,17 +332,18 @@ def fit(
             objective.step = step
             with cast:
                 loss = objective.loss(net(images), batch)
-            if not torch.isfinite(loss):
-                raise DeephashError(f"{desc}: the loss became {loss.item()} at epoch {epoch + 1}; lower the lr")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            total += float(loss.detach()) * len(index)
+            total += loss.detach().double() * len(index)  # the same doubles as a Python sum of floats
             count += len(index)
             step += 1
         scheduler.step()
-        stats = {"loss": total / max(count, 1), "lr": optimizer.param_groups[-1]["lr"]}
+        mean = float(total) / max(count, 1)
+        if not math.isfinite(mean):
+            raise DeephashError(f"{desc}: the loss became {mean} in epoch {epoch + 1}; lower the lr")
+        stats = {"loss": mean, "lr": optimizer.param_groups[-1]["lr"]}
         if validate is not None and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
             stats["val_map"] = validate(model)
             if best is None or stats["val_map"] > best["val_map"]:
