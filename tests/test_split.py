@@ -21,7 +21,7 @@ def test_digits_catalog(digits):
 
 def test_per_class_counts_and_disjointness(digits):
     split = split_catalog(digits, "per_class", seed=0, query=10, train=50)
-    assert split.counts() == {"train": 500, "validation": 0, "query": 100, "database": 1697}
+    assert split.counts() == {"train": 500, "query": 100, "database": 1697}
     assert (split.query.labels.sum(0) == 10).all() and (split.train.labels.sum(0) == 50).all()
     query, train, db = set(split.query.ids), set(split.train.ids), set(split.database.ids)
     assert not query & db and not query & train
@@ -96,6 +96,7 @@ def test_validation_comes_from_training_images_only(digits, train_in_database):
     )
     val, train = set(split.validation.ids), set(split.train.ids)
     assert (split.validation.labels.sum(0) == 3).all() and len(split.train) == 470
+    assert split.counts() == {"train": 470, "validation": 30, "query": 100, "database": len(plain.database)}
     assert val | train == set(plain.train.ids) and not val & train
     assert not val & set(split.query.ids)
     assert split.query.ids == plain.query.ids and split.database.ids == plain.database.ids

@@ -51,7 +51,9 @@ class Split:
         return {"train": self.train, "query": self.query, "database": self.database}[name]
 
     def counts(self) -> dict[str, int]:
-        return {name: len(self.part(name)) for name in PARTS}
+        """Images per part; an empty optional part (no validation) is left out."""
+        sizes = {name: len(self.part(name)) for name in PARTS}
+        return {name: n for name, n in sizes.items() if n or name not in OPTIONAL_PARTS}
 
 
 Protocol = Callable[..., Split]
