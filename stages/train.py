@@ -72,10 +72,8 @@ def main() -> None:
         "train": asdict(config),
     }
     targets = Path(args.targets)
-    checkpoint_dir = Path(args.checkpoint)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)  # a DVC output even when nothing was trained
     checkpoint = Checkpoint(
-        checkpoint_dir / "last.pt",
+        Path(args.checkpoint) / "last.pt",
         identity={"method": args.method, "bits": bits, "backbone": backbone_params},
         fingerprint=fingerprint(
             {
@@ -92,6 +90,7 @@ def main() -> None:
         result = fit(
             network, method, data, config, callback=log, desc=f"train {key}", validate=validate, checkpoint=checkpoint
         )
+    Path(args.checkpoint).mkdir(parents=True, exist_ok=True)  # a DVC output even when no epoch ran
     train_codes = method.train_codes()  # a collective call under DDP (SEMICON): before the rank check
     if not is_main_process():
         return
