@@ -26,7 +26,7 @@ def main() -> None:
     split = read_split(args.split)
     shapes = {}
     with atomic_path(args.out, directory=True) as tmp:
-        for part in PARTS:
+        for part in (p for p in PARTS if len(split.part(p))):  # no validation part: nothing to cache
             shapes[part] = build_cache(
                 adapter, split.part(part), tmp / f"{part}.npy", size, desc=f"cache {part}", workers=workers
             )

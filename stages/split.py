@@ -1,4 +1,4 @@
-"""Stage `split`: the dataset's images into seeded train / query / database lists."""
+"""Stage `split`: the dataset's images into seeded train / validation / query / database lists."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ def main() -> None:
     params = load_params(args.params)
     name, adapter = dataset_from_params(section(params, "dataset"))
     split = dict(section(params, "split"))
-    protocol, seed = split.pop("protocol"), split.pop("seed")
+    protocol, seed, validation = split.pop("protocol"), split.pop("seed"), split.pop("validation", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise DeephashError(f"split.seed: expected an integer, got {seed!r}")
     catalog = adapter.catalog()
-    parts = split_catalog(catalog, protocol, seed, **split)
+    parts = split_catalog(catalog, protocol, seed, validation=validation, **split)
     write_split(args.out, parts, name, catalog.extra)
     counts = {**parts.counts(), "classes": len(catalog.classes), "multilabel": catalog.multilabel}
     write_json(Path(args.counts), counts)

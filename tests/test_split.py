@@ -86,3 +86,40 @@ def test_bad_list_line_is_named(tmp_path, digits):
     (tmp_path / "l.tsv").write_text("\n".join(lines) + "\n")
     with pytest.raises(DeephashError, match=r"l\.tsv:3: expected 10 labels of 0/1"):
         read_list(tmp_path / "l.tsv", digits.classes)
+
+
+@pytest.mark.parametrize("train_in_database", [True, False])
+def test_validation_comes_from_training_images_only(digits, train_in_database):
+    plain = split_catalog(digits, "per_class", seed=0, query=10, train=50, train_in_database=train_in_database)
+    split = split_catalog(
+        digits, "per_class", seed=0, query=10, train=50, train_in_database=train_in_database, validation=3
+    )
+    val, train = set(split.validation.ids), set(split.train.ids)
+    assert (split.validation.labels.sum(0) == 3).all() and len(split.train) == 470
+    assert split.counts() == {"train": 470, "validation": 30, "query": 100, "database": len(plain.database)}
+    assert val | train == set(plain.train.ids) and not val & train
+    assert not val & set(split.query.ids)
+    assert split.query.ids == plain.query.ids and split.database.ids == plain.database.ids
+    assert (val <= set(split.database.ids)) is train_in_database  # never a database-only image
+
+
+def test_validation_fraction_keeps_one_training_image_per_class(digits):
+    split = split_catalog(digits, "per_class", seed=0, query=10, train=20, validation=0.25)
+    assert (split.validation.labels.sum(0) == 5).all()
+    tiny = split_catalog(digits, "per_class", seed=0, query=10, train=2, validation=5)
+    assert (tiny.validation.labels.sum(0) == 1).all() and (tiny.train.labels.sum(0) == 1).all()
+    with pytest.raises(DeephashError, match=r"split\.validation"):
+        split_catalog(digits, "per_class", seed=0, query=10, train=20, validation=-1)
+
+
+def test_named_protocols_get_a_validation_part_too(digits):
+    split = split_catalog(digits, "random", seed=0, query=0.1, train=0.2, validation=0.1)
+    assert 0 < len(split.validation) < len(split.train) and not set(split.validation.ids) & set(split.train.ids)
+
+
+def test_validation_round_trip(tmp_path, digits):
+    split = split_catalog(digits, "per_class", seed=0, query=2, train=5, validation=2)
+    write_split(tmp_path / "s", split, "digits")
+    back = read_split(tmp_path / "s")
+    assert back.part("validation").ids == split.part("validation").ids
+    assert back.train.ids == split.train.ids

@@ -7,6 +7,7 @@ from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
 from deephash.methods import create_method
 from deephash.models import create_backbone
+from deephash.resume import Checkpoint
 from deephash.train import TrainConfig, augment, balanced_batches, epoch_batches, fit, predict, seed_everything
 
 
@@ -16,23 +17,31 @@ def tiny_data(rng, n=48, classes=4):
     return ImageArrays(images, labels)
 
 
-def train_once(data, tmp_path, seed=0):
+def train_once(data, tmp_path, seed=0, method_name="shc", **options):
+    """(network, outputs on data, method, fit result) of a short run; ``options`` go to TrainConfig/fit."""
     centers = np.where(np.random.default_rng(0).random((4, 16)) < 0.5, -1, 1).astype(np.int8)
     np.save(tmp_path / "centers-16.npy", centers)
-    config = TrainConfig(epochs=2, batch_size=16, lr=1e-3, seed=seed, pad=1, device="cpu")
-    method = create_method("shc", 16, 4)
+    fit_args = {k: options.pop(k) for k in ("validate", "checkpoint", "callback") if k in options}
+    config = TrainConfig(
+        **{"epochs": 2, "batch_size": 16, "lr": 1e-3, "seed": seed, "pad": 1, "device": "cpu", **options}
+    )
+    method = create_method(method_name, 16, 4, {"max_epoch": 2} if method_name == "semicon" else {})
     method.load_targets(tmp_path, data.labels)
     seed_everything(seed)
     network = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
-    fit(network, method, data, config)
-    return network, predict(network, data, config)
+    result = fit(network, method, data, config, **fit_args)
+    return network, predict(network, data, config), method, result
+
+
+def weights(network):
+    return b"".join(v.numpy().tobytes() for v in network.state_dict().values())
 
 
 def test_fit_is_bit_identical_for_the_same_seed(rng, tmp_path):
     data = tiny_data(rng)
-    _, a = train_once(data, tmp_path)
-    _, b = train_once(data, tmp_path)
-    _, c = train_once(data, tmp_path, seed=1)
+    a = train_once(data, tmp_path)[1]
+    b = train_once(data, tmp_path)[1]
+    c = train_once(data, tmp_path, seed=1)[1]
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -96,6 +105,11 @@ def test_augment_shapes():
         ({"lrr": 1}, "train.lrr"),
         ({"sampler": "pk"}, "train.sampler"),
         ({"per_class": 0}, "train.per_class"),
+        ({"select": "best_val", "val_every": 0}, "train.select"),
+        ({"select": "best"}, "train.select"),
+        ({"val_every": -1}, "train.val_every"),
+        ({"precision": "fp8"}, "train.precision"),
+        ({"workers": -2}, "train.workers"),
     ],
 )
 def test_bad_train_params_name_the_key(params, key):
@@ -131,3 +145,97 @@ def test_torchrun_ddp_two_processes(tmp_path):
         tmp_path,
     )
     assert "DDP-OK 2" in out
+
+
+def scripted(scores, seen):
+    """A validator returning ``scores`` in turn, recording the weights it was shown."""
+    it = iter(scores)
+
+    def validate(network):
+        seen.append(weights(network))
+        return next(it)
+
+    return validate
+
+
+def test_validation_does_not_change_training_and_last_keeps_the_final_weights(rng, tmp_path):
+    data = tiny_data(rng)
+    plain, out, _, result = train_once(data, tmp_path, epochs=4)
+    seen = []
+    logged = []
+    net, out_val, _, with_val = train_once(
+        data, tmp_path, epochs=4, val_every=1, validate=scripted([0.1, 0.4, 0.2, 0.3], seen),
+        callback=lambda epoch, stats: logged.append(stats),
+    )  # fmt: skip
+    assert torch.equal(out, out_val) and weights(net) == weights(plain) == seen[-1]
+    assert result.epoch == with_val.epoch == 4 and with_val.val_map == 0.3 and result.val_map is None
+    assert [s["val_map"] for s in logged] == [0.1, 0.4, 0.2, 0.3]
+
+
+def test_best_val_keeps_the_best_epoch_the_log_shows_ties_to_the_earliest(rng, tmp_path):
+    data = tiny_data(rng)
+    seen = []
+    scores = [0.1, 0.5, 0.3, 0.5, 0.2]  # val_every 2 over 9 epochs: epochs 2, 4, 6, 8 and the last (9)
+    net, _, _, result = train_once(
+        data, tmp_path, epochs=9, val_every=2, select="best_val", validate=scripted(scores, seen)
+    )
+    assert [round(s["val_map"], 3) for s in result.history if "val_map" in s] == scores
+    assert result.epoch == 4 and result.val_map == 0.5
+    assert weights(net) == seen[1] != seen[-1]
+
+
+def test_val_every_without_a_validator_is_refused(rng, tmp_path):
+    with pytest.raises(DeephashError, match="val_every"):
+        train_once(tiny_data(rng), tmp_path, val_every=1)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_after(epoch):
+    def callback(e, stats):
+        if e + 1 == epoch:
+            raise Interrupt
+
+    return callback
+
+
+@pytest.mark.parametrize("method_name", ["shc", "hashnet", "semicon"])
+def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(rng, tmp_path, method_name):
+    """The in-process twin of test_resume's SIGKILL test: per-epoch method state (SEMICON's codes B and
+    generator, HashNet's step) survives the checkpoint."""
+    data = tiny_data(rng)
+    whole, out, method, _ = train_once(data, tmp_path, method_name=method_name, epochs=4)
+    check = Checkpoint(tmp_path / "ckpt" / "last.pt", {"method": method_name}, "same")
+    with pytest.raises(Interrupt):
+        train_once(data, tmp_path, method_name=method_name, epochs=4, checkpoint=check, callback=stop_after(2))
+    assert torch.load(check.path, weights_only=True)["epoch"] == 1  # the epoch-2 callback raised before saving
+    resumed, out2, method2, _ = train_once(data, tmp_path, method_name=method_name, epochs=4, checkpoint=check)
+    assert torch.equal(out, out2) and weights(whole) == weights(resumed)
+    codes = method.train_codes()
+    assert codes is None or np.array_equal(codes, method2.train_codes())
+
+
+def test_bf16_autocast_trains_on_cpu(rng, tmp_path):
+    data = tiny_data(rng)
+    _, out, _, result = train_once(data, tmp_path, precision="bf16")
+    assert torch.isfinite(out).all() and np.isfinite(result.history[-1]["loss"])
+    assert not torch.equal(out, train_once(data, tmp_path)[1])  # it did run in another precision
+
+
+def test_fp16_with_grad_scaler_on_cpu(rng, tmp_path):
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            torch.ones(2, 2) @ torch.ones(2, 2)
+    except RuntimeError:
+        pytest.skip("this torch has no fp16 autocast on CPU")
+    _, out, _, result = train_once(tiny_data(rng), tmp_path, precision="fp16")
+    assert torch.isfinite(out).all() and np.isfinite(result.history[-1]["loss"])
+
+
+def test_cuda_asked_without_cuda_is_one_line(rng, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(DeephashError, match="CUDA is not available"):
+        train_once(tiny_data(rng), tmp_path, device="cuda")

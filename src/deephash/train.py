@@ -3,14 +3,26 @@
 It knows nothing of DVC: progress goes to a plain callback, which the stage wires to DVCLive.
 Runs on CUDA when present (``device: auto``) and under ``torchrun`` as PyTorch DDP: each process
 takes a disjoint shard of every epoch's seeded permutation and gradients are averaged by DDP.
-On CPU the same params give the same weights bit for bit.
+On CPU the same params give the same weights bit for bit, and a run resumed from its checkpoint
+(``deephash.resume``) gives the same bytes as one never interrupted.
+
+Model selection (``val_every``, ``select``): every ``val_every`` epochs, and after the last, the
+loop calls ``validate`` (``deephash.validation``: mAP@all of the validation images against the
+training images) and logs ``val_map``; ``best_val`` keeps the weights of the best such epoch (ties:
+the earliest), ``last`` those of the final epoch. The query set is never looked at.
+
+The GPU path: ``precision`` bf16 / fp16 runs forward and loss under autocast (fp16 with a grad
+scaler), ``channels_last`` and ``workers`` apply on CUDA only (on CPU they change nothing), and
+``deterministic: false`` lets cuDNN pick its fastest, non-deterministic kernels.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,12 +31,16 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from deephash.batches import augment, balanced_batches, device_batches, epoch_batches
 from deephash.config import from_mapping
 from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
+from deephash.resume import Checkpoint, rng_state, set_rng_state
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 SAMPLERS = ("random", "balanced")
+SELECT = ("best_val", "last")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -47,6 +63,12 @@ class TrainConfig:
     backbone_lr: float = 1.0  # multiplier on lr for the backbone (pretrained backbones: < 1)
     sampler: str = "random"  # random: a permutation per epoch; balanced: per_class images of each class drawn
     per_class: int = 4  # images per class in a balanced batch (batch_size // per_class classes)
+    val_every: int = 0  # validation mAP every this many epochs (and after the last); 0 = never
+    select: str = "last"  # best_val: the weights of the best validation epoch; last: of the final epoch
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 with a grad scaler)
+    channels_last: bool = True  # channels-last memory format for the network (CUDA only)
+    workers: int = 0  # loader processes reading batches ahead into pinned memory (CUDA only)
+    deterministic: bool = True  # CUDA: deterministic kernels, cuDNN autotuning off (CPU always is)
 
     @classmethod
     def from_params(cls, params: dict[str, Any], section: str = "train") -> TrainConfig:
@@ -71,6 +93,16 @@ class TrainConfig:
             raise DeephashError(f"{section}.threads: must be >= 1, got {self.threads}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise DeephashError(f"{section}.device: must be auto, cpu or cuda[:N], got {self.device!r}")
+        if self.val_every < 0:
+            raise DeephashError(f"{section}.val_every: must be >= 0 (0 = no validation), got {self.val_every}")
+        if self.select not in SELECT:
+            raise DeephashError(f"{section}.select: must be one of {SELECT}, got {self.select!r}")
+        if self.select == "best_val" and not self.val_every:
+            raise DeephashError(f"{section}.select: best_val needs {section}.val_every > 0")
+        if self.precision not in PRECISIONS:
+            raise DeephashError(f"{section}.precision: must be one of {tuple(PRECISIONS)}, got {self.precision!r}")
+        if self.workers < 0:
+            raise DeephashError(f"{section}.workers: must be >= 0, got {self.workers}")
 
 
 @dataclass
@@ -89,6 +121,27 @@ class Objective(nn.Module):
 
     def begin_epoch(self, epoch: int, model: nn.Module, data: ImageArrays) -> None:
         """Hook for per-epoch work outside SGD (HashNet's continuation, ADSH's code update)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """What a checkpoint keeps beside the buffers: the objective's own generators and numbers.
+
+        A method keeping other state between epochs overrides this and ``load_extra_state``.
+        """
+        state: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Generator):
+                state[name] = value.get_state()
+            elif isinstance(value, int | float) and not name.startswith("_") and name != "training":
+                state[name] = value
+        return state
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            current = getattr(self, name)
+            if isinstance(current, torch.Generator):
+                current.set_state(value)
+            else:
+                setattr(self, name, value)
 
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
         raise NotImplementedError
@@ -124,40 +177,32 @@ def is_main_process() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
+    """Seed torch and return the loop's generator. ``deterministic`` False frees CUDA to use its
+    fastest kernels (cuDNN autotuning, atomics): faster, but the same seed no longer gives the
+    same bytes on a GPU. CPU kernels are deterministic at a fixed thread count either way."""
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
     if torch.backends.cudnn.is_available():
-        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.benchmark = not deterministic
     return torch.Generator().manual_seed(seed)
 
 
-def augment(images: Tensor, config: TrainConfig, generator: torch.Generator, train: bool) -> Tensor:
-    """Pad-and-crop, random/centre crop and horizontal flip, drawn from the loop's generator."""
-    if train and config.pad:
-        images = nn.functional.pad(images, [config.pad] * 4)
-        size = images.shape[-1] - 2 * config.pad, images.shape[-2] - 2 * config.pad
-        images = _crop(images, size[1], size[0], generator if train else None)
-    if config.crop:
-        images = _crop(images, config.crop, config.crop, generator if train else None)
-    if train and config.hflip:
-        flip = torch.rand(len(images), generator=generator) < 0.5
-        images = torch.where(flip.view(-1, 1, 1, 1).to(images.device), images.flip(-1), images)
-    return images
-
-
-def _crop(images: Tensor, height: int, width: int, generator: torch.Generator | None) -> Tensor:
-    h, w = images.shape[-2:]
-    if (h, w) == (height, width):
-        return images
-    if height > h or width > w:
-        raise DeephashError(f"crop {height}x{width} is larger than the cached {h}x{w} images")
-    if generator is None:
-        top, left = (h - height) // 2, (w - width) // 2
-        return images[..., top : top + height, left : left + width]
-    tops = torch.randint(0, h - height + 1, (len(images),), generator=generator).tolist()
-    lefts = torch.randint(0, w - width + 1, (len(images),), generator=generator).tolist()
-    return torch.stack([img[:, t : t + height, s : s + width] for img, t, s in zip(images, tops, lefts, strict=True)])
+def autocast(device: torch.device, precision: str) -> AbstractContextManager[Any]:
+    """Mixed precision of forward and loss; a one-line error where the device cannot run it."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return torch.autocast(device.type, enabled=False)
+    if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise DeephashError(f"train.precision: bf16 is not supported by {torch.cuda.get_device_name(device)}")
+    try:
+        with torch.autocast(device.type, dtype=dtype):
+            torch.ones(2, 2, device=device) @ torch.ones(2, 2, device=device)
+    except RuntimeError as exc:
+        raise DeephashError(f"train.precision: {precision} autocast fails on {device}: {exc}") from None
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -178,48 +223,37 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+#: validation mAP of the network as it stands (``deephash.validation.validation_map``)
+Validator = Callable[[nn.Module], float]
 
 
-def epoch_batches(n: int, batch_size: int, generator: torch.Generator, rank: int, world: int) -> Iterator[np.ndarray]:
-    """This process's batches of one epoch: a seeded permutation, sharded, last short batch dropped."""
-    order = torch.randperm(n, generator=generator).numpy()
-    per_step = batch_size * world
-    steps = max(1, n // per_step) if n else 0
-    for s in range(steps):
-        chunk = order[s * per_step : (s + 1) * per_step]
-        yield chunk[rank::world]
+@dataclass
+class FitResult:
+    """Which epoch's weights the model holds (1-based), its validation mAP (None: not measured), and
+    every epoch's logged stats."""
+
+    epoch: int
+    val_map: float | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
 
 
-def balanced_batches(
-    labels: np.ndarray, batch_size: int, per_class: int, generator: torch.Generator, rank: int, world: int
-) -> Iterator[np.ndarray]:
-    """This process's batches of one epoch, each ``batch_size // per_class`` classes x ``per_class``
-    images of that class (drawn with replacement only from a class with fewer images).
+def _state(model: nn.Module, objective: Objective) -> dict[str, Any]:
+    """Weights and objective state, copied to the CPU (a snapshot that later steps do not touch)."""
 
-    With many classes and few images each, a random batch holds almost no pair of the same class, and
-    pairwise or triplet losses see next to no positive; here every anchor has ``per_class - 1``.
-    Classes are visited in a seeded cycling order; the epoch has as many steps as the random sampler's.
-    Every process draws the same batches for all ranks and keeps its own slice, so ranks stay in step.
-    """
-    pools = [np.flatnonzero(column) for column in np.asarray(labels).T]
-    classes = np.array([c for c, pool in enumerate(pools) if len(pool)])
-    if not len(classes):
-        return
-    width = max(1, batch_size // per_class)
-    steps = max(1, len(labels) // (batch_size * world))
-    need = steps * width * world
-    rounds = -(-need // len(classes))
-    order = np.concatenate([classes[torch.randperm(len(classes), generator=generator).numpy()] for _ in range(rounds)])
-    for s in range(steps):
-        chosen = order[s * width * world : (s + 1) * width * world][rank * width : (rank + 1) * width]
-        picks = []
-        for c in chosen:
-            pool = pools[c]
-            if len(pool) >= per_class:
-                picks.append(pool[torch.randperm(len(pool), generator=generator).numpy()[:per_class]])
-            else:
-                picks.append(pool[torch.randint(0, len(pool), (per_class,), generator=generator).numpy()])
-        yield np.concatenate(picks)
+    def cpu(state: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+    return {
+        "model": cpu(model.state_dict()),
+        "objective": cpu(objective.state_dict()),
+        "extra": objective.extra_state(),
+    }
+
+
+def _load_state(model: nn.Module, objective: Objective, state: dict[str, Any]) -> None:
+    model.load_state_dict(state["model"])
+    objective.load_state_dict(state["objective"])
+    objective.load_extra_state(state["extra"])
 
 
 def fit(
@@ -229,14 +263,27 @@ def fit(
     config: TrainConfig,
     callback: EpochCallback | None = None,
     desc: str = "train",
-) -> nn.Module:
-    """Train ``model`` on ``data`` to minimise ``objective``; returns the (unwrapped) model."""
+    *,
+    validate: Validator | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> FitResult:
+    """Train ``model`` on ``data`` to minimise ``objective``; ``model`` ends with the selected weights.
+
+    ``validate`` is called every ``config.val_every`` epochs and after the last; ``checkpoint``, when
+    given, is resumed from if it matches and rewritten after every epoch.
+    """
     if config.sampler == "balanced" and not objective.supervised:
         raise DeephashError(f"{desc}: sampler 'balanced' draws batches by label, and this method never reads one")
-    generator = seed_everything(config.seed)
+    if config.val_every and validate is None:
+        raise DeephashError(f"{desc}: train.val_every is {config.val_every} but there is nothing to validate on")
+    generator = seed_everything(config.seed, config.deterministic)
     device = resolve_device(config.device, config.threads)
+    cast = autocast(device, config.precision)
     rank, world = init_distributed(device)
+    channels_last = config.channels_last and device.type == "cuda"
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     objective.to(device)
     net: nn.Module = model
     if world > 1:
@@ -245,43 +292,86 @@ def fit(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=max(config.epochs, 1), eta_min=config.eta_min
     )
-    step = 0
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+    step, start, history, best = 0, 0, [], None
+    resumed = checkpoint.load() if checkpoint is not None else None
+    if resumed is not None:
+        _load_state(model, objective, resumed)
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        scaler.load_state_dict(resumed["scaler"])
+        generator.set_state(resumed["generator"])
+        set_rng_state(resumed["rng"])
+        step, start, history, best = resumed["step"], resumed["epoch"], resumed["history"], resumed["best"]
+        if callback is not None and is_main_process():
+            for epoch, stats in enumerate(history):  # the resumed epochs' log, as the first run wrote it
+                callback(epoch, stats)
     epochs = tqdm(
-        range(config.epochs),
+        range(start, config.epochs),
         desc=desc,
         unit="epoch",
         mininterval=5,
+        initial=start,
+        total=config.epochs,
         disable=not is_main_process() or config.epochs == 0,
     )
     for epoch in epochs:
         model.eval()
         objective.begin_epoch(epoch, model, data)
         model.train()
-        total, count = 0.0, 0
+        total, count = torch.zeros((), dtype=torch.float64, device=device), 0  # on the device: no sync per step
         if config.sampler == "balanced":
             batches = balanced_batches(data.labels, config.batch_size, config.per_class, generator, rank, world)
         else:
             batches = epoch_batches(len(data), config.batch_size, generator, rank, world)
-        for index in batches:
-            images, labels = data.tensors(index, device)
+        for index, images, labels in device_batches(data, batches, device, config.workers):
             images = augment(images, config, generator, train=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
             batch = Batch(images=images, labels=labels, index=torch.from_numpy(index).to(device))
             objective.step = step
-            loss = objective.loss(net(images), batch)
-            if not torch.isfinite(loss):
-                raise DeephashError(f"{desc}: the loss became {loss.item()} at epoch {epoch + 1}; lower the lr")
+            with cast:
+                loss = objective.loss(net(images), batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += loss.detach().double() * len(index)  # the same doubles as a Python sum of floats
             count += len(index)
             step += 1
         scheduler.step()
-        stats = {"loss": total / max(count, 1), "lr": optimizer.param_groups[-1]["lr"]}
-        epochs.set_postfix(loss=f"{stats['loss']:.4f}")
+        mean = float(total) / max(count, 1)
+        if not math.isfinite(mean):
+            raise DeephashError(f"{desc}: the loss became {mean} in epoch {epoch + 1}; lower the lr")
+        stats = {"loss": mean, "lr": optimizer.param_groups[-1]["lr"]}
+        if validate is not None and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
+            stats["val_map"] = validate(model)
+            if best is None or stats["val_map"] > best["val_map"]:
+                best = {"epoch": epoch + 1, "val_map": stats["val_map"], **_state(model, objective)}
+        history.append(stats)
+        epochs.set_postfix({k: f"{v:.4f}" for k, v in stats.items() if k != "lr"})
         if callback is not None and is_main_process():
             callback(epoch, stats)
-    return model
+        if checkpoint is not None and is_main_process():
+            checkpoint.save(
+                {
+                    **_state(model, objective),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "generator": generator.get_state(),
+                    "rng": rng_state(),
+                    "step": step,
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "best": best,
+                }
+            )
+    if config.select == "best_val" and best is not None:
+        _load_state(model, objective, best)
+        return FitResult(epoch=best["epoch"], val_map=best["val_map"], history=history)
+    last_map = history[-1].get("val_map") if history else None
+    return FitResult(epoch=config.epochs, val_map=last_map, history=history)
 
 
 @torch.no_grad()

@@ -30,12 +30,24 @@ class ImageArrays:
         return int(self.images.shape[3])
 
     def tensors(self, index: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Float images [B, C, H, W] in [0, 1] and float labels of rows ``index``, on ``device``."""
+        return self.to_device(*self.host(index), device)
+
+    def host(self, index: np.ndarray) -> tuple[Tensor, Tensor]:
+        """The uint8 images [B, H, W, C] and labels of rows ``index`` (in that order), on the host."""
         order = np.sort(index)  # memory-mapped reads are fastest in file order
         position = np.searchsorted(order, index)
         images = torch.from_numpy(np.ascontiguousarray(self.images[order]))[position]
         labels = torch.from_numpy(np.ascontiguousarray(self.labels[order]))[position]
-        images = images.to(device).permute(0, 3, 1, 2).float().div_(255.0)
-        return images, labels.to(device).float()
+        return images, labels
+
+    @staticmethod
+    def to_device(
+        images: Tensor, labels: Tensor, device: torch.device, non_blocking: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """Copy to ``device`` as uint8 (4x less to move), then convert there."""
+        images = images.to(device, non_blocking=non_blocking).permute(0, 3, 1, 2).float().div_(255.0)
+        return images, labels.to(device, non_blocking=non_blocking).float()
 
 
 def load_arrays(cache_dir: str | Path, catalog: Catalog, part: str) -> ImageArrays:

@@ -8,6 +8,13 @@ Two kinds of protocol: the generic ones (``per_class``, ``random``, ``label_quot
 counts from ``split.query`` / ``split.train`` / ``split.database``; the named ones (``official``
 and the papers' protocols, ``FIXED``) fix every count themselves and ignore those keys. Whatever
 was used is recorded with the split (``classes.json``: ``split``).
+
+Whatever the protocol, ``split.validation`` then carves a validation part out of the training
+images only (never a query or a database-only image): per class, a count or a fraction of that
+class's training images, always leaving at least one to train on (multi-label images are grouped by
+their first label). The validation images leave the training list; when the training images are in
+the database (``train_in_database``) they stay there, so the database is the same with or without
+a validation part. Model selection reads them only (``deephash.validation``).
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from deephash.atomic import atomic_path
 from deephash.data.base import Catalog
 from deephash.errors import DeephashError
 
-PARTS = ("train", "query", "database")
+PARTS = ("train", "validation", "query", "database")
+#: parts that may be empty (no validation: ``split.validation: 0``)
+OPTIONAL_PARTS = ("validation",)
 
 
 @dataclass
@@ -34,12 +43,17 @@ class Split:
     query: Catalog
     database: Catalog
     recipe: dict[str, Any] = field(default_factory=dict)  # protocol, seed and the options in effect
+    validation: Catalog | None = None  # carved from the training images; None = empty
 
     def part(self, name: str) -> Catalog:
+        if name == "validation":
+            return self.validation if self.validation is not None else self.train.subset(np.zeros(0, dtype=np.int64))
         return {"train": self.train, "query": self.query, "database": self.database}[name]
 
     def counts(self) -> dict[str, int]:
-        return {name: len(self.part(name)) for name in PARTS}
+        """Images per part; an empty optional part (no validation) is left out."""
+        sizes = {name: len(self.part(name)) for name in PARTS}
+        return {name: n for name, n in sizes.items() if n or name not in OPTIONAL_PARTS}
 
 
 Protocol = Callable[..., Split]
@@ -63,8 +77,11 @@ class Fixed:
     about: str
 
 
-def split_catalog(catalog: Catalog, name: str, seed: int, **options: Any) -> Split:
-    """Split ``catalog`` by protocol ``name``; a named protocol replaces ``options`` with its own."""
+def split_catalog(catalog: Catalog, name: str, seed: int, validation: int | float = 0, **options: Any) -> Split:
+    """Split ``catalog`` by protocol ``name``; a named protocol replaces ``options`` with its own.
+
+    ``validation`` (per class, a count or a fraction) is then carved from the training part.
+    """
     if name in FIXED:
         build, options = FIXED[name].build, dict(FIXED[name].options)
     elif name in PROTOCOLS:
@@ -78,12 +95,29 @@ def split_catalog(catalog: Catalog, name: str, seed: int, **options: Any) -> Spl
         inspect.signature(build).bind(catalog, None, **options)
     except TypeError as exc:
         raise DeephashError(f"split: bad options for protocol {name!r}: {exc}") from None
-    split = build(catalog, np.random.default_rng(seed), **options)
+    rng = np.random.default_rng(seed)
+    split = build(catalog, rng, **options)
+    if validation:
+        split.train, split.validation = carve_validation(split.train, validation, rng)
     for part in PARTS:
-        if len(split.part(part)) == 0:
+        if part not in OPTIONAL_PARTS and len(split.part(part)) == 0:
             raise DeephashError(f"split: the {part} part is empty with these split params")
-    split.recipe = {"protocol": name, "seed": seed, **options}
+    split.recipe = {"protocol": name, "seed": seed, **options, "validation": validation}
     return split
+
+
+def carve_validation(train: Catalog, validation: int | float, rng: np.random.Generator) -> tuple[Catalog, Catalog]:
+    """(training, validation) from the training part: per class (first label), ``validation`` images or
+    that fraction of the class, at most all but one; both keep the training part's (shuffled) order."""
+    first = train.labels.argmax(axis=1)
+    chosen = []
+    for c in np.unique(first):
+        members = np.flatnonzero(first == c)
+        count = min(_count(validation, len(members), "validation"), len(members) - 1)
+        chosen.append(rng.permutation(members)[:count])
+    held = np.zeros(len(train), dtype=bool)
+    held[np.concatenate(chosen)] = True
+    return train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held))
 
 
 def protocol_help() -> dict[str, str]:
@@ -350,7 +384,7 @@ def read_list(path: str | Path, classes: list[str]) -> Catalog:
 
 
 def write_split(directory: str | Path, split: Split, dataset: str, extra: dict[str, Any] | None = None) -> None:
-    """A split directory: ``{train,query,database}.tsv`` and ``classes.json``, written atomically."""
+    """A split directory: ``{train,validation,query,database}.tsv`` and ``classes.json``, written atomically."""
     from deephash.atomic import write_json
 
     with atomic_path(directory, directory=True) as tmp:
@@ -368,8 +402,13 @@ def read_split(directory: str | Path) -> Split:
     import json
 
     classes = json.loads(meta.read_text(encoding="utf-8"))["classes"]
-    parts = {part: read_list(directory / f"{part}.tsv", classes) for part in PARTS}
-    return Split(train=parts["train"], query=parts["query"], database=parts["database"])
+    parts = {
+        part: read_list(directory / f"{part}.tsv", classes)
+        for part in PARTS
+        if part not in OPTIONAL_PARTS or (directory / f"{part}.tsv").exists()
+    }
+    parts.setdefault("validation", Catalog(ids=[], sources=[], labels=np.zeros((0, len(classes))), classes=classes))
+    return Split(train=parts["train"], query=parts["query"], database=parts["database"], validation=parts["validation"])
 
 
 def split_dataset_name(directory: str | Path) -> str:
