@@ -13,6 +13,7 @@ the other: the SSDH port's FLICKR25K (``[img.txt, targets.txt]``) and NUS-WIDE's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,7 @@ class ImageList(ImageFiles):
     def __init__(
         self,
         root: str | Path | None = None,
-        lists: ListSpec | dict[str, ListSpec] | None = None,
+        lists: ListSpec | Mapping[str, ListSpec] | None = None,
         label_format: str = "vector",
         num_classes: int = 0,
         classes: str = "",
@@ -105,7 +106,9 @@ class ImageList(ImageFiles):
         prefix_to: str = "",
     ) -> None:
         super().__init__(root)
-        self.lists = dict(DEEPHASH_LISTS) if lists is None else lists
+        self.lists: ListSpec | dict[str, ListSpec] = (
+            dict(DEEPHASH_LISTS) if lists is None else dict(lists) if isinstance(lists, Mapping) else lists
+        )
         if label_format not in LABEL_FORMATS:
             raise DeephashError(f"label_format: expected one of {LABEL_FORMATS}, got {label_format!r}")
         specs = list(self.lists.values()) if isinstance(self.lists, dict) else [self.lists]
