@@ -13,7 +13,7 @@ evaluate. A poller reads /proc of the stage's processes every 0.1 s and prints, 
 
 and the ratio large/small of each, beside the ratio of the sizes themselves (the reference: a stage
 whose memory ratio stays at or below it grows at most linearly).
-Usage: python benchmarks/memory.py [--sizes 5000 50000] [--side 224] [--last evaluate@shc-16]
+Usage: python benchmarks/memory.py [--sizes 5000 50000] [--side 224] [--stages split cache ...]
 A stage whose processes hold more than --kill-mb of anonymous memory is killed and reported as such.
 """
 
@@ -151,7 +151,7 @@ def measure(args: argparse.Namespace, size: int, scratch: Path) -> dict[str, Pea
     sh([sys.executable, "-m", "dvc", "config", "cache.type", "hardlink"], repo)  # no second copy of the cache
     peaks: dict[str, Peak] = {}
     try:
-        for stage in STAGES[: STAGES.index(args.last) + 1]:
+        for stage in args.stages:
             peaks[stage] = run_stage(repo, stage, args.kill_mb)
             p = peaks[stage]
             print(
@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=300, help="distinct pictures the files copy")
     parser.add_argument("--query", type=float, default=0.1, help="split.query, a fraction per class")
     parser.add_argument("--train", type=float, default=0.1, help="split.train, a fraction per class")
-    parser.add_argument("--last", default=STAGES[-1], choices=STAGES, help="the last stage to run")
+    parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES, help="a subset, with what they need")
     parser.add_argument("--kill-mb", type=float, default=8000, help="kill a stage above this anonymous memory")
     parser.add_argument("--scratch", default=None, help="where images and the project copy go (default: $TMPDIR)")
     args = parser.parse_args()
