@@ -103,6 +103,7 @@ def test_listed_image_missing_on_disk_is_named(dogs):
         (["../escape.jpg"], [1], r"test_list\.mat: path '\.\./escape\.jpg' resolves outside"),
         (["n02085620-Chihuahua/n02085620_102.jpg"], [0], r"test_list\.mat: labels entry 1: 0\.0 is not a class"),
         (["n02085620-Chihuahua/n02085620_102.jpg"], [2], r"label 2 is on images of 'n02085782-Japanese_spaniel'"),
+        (["n02085620_102.jpg"], [1], r"test_list\.mat: entry 1: 'n02085620_102\.jpg' is not in a breed folder"),
     ],
 )
 def test_bad_list_entries_are_named(dogs, files, labels, message):

@@ -74,7 +74,9 @@ class StanfordDogs(ImageFiles):
                 raise DeephashError(f"file_list has {len(files)} entries but labels has {len(labels)}", path=path)
             for i, (file, target) in enumerate(zip(files, labels, strict=True)):
                 source = inside_root(images, file, path)
-                breed = source.split("/")[0] if "/" in source else ""
+                if "/" not in source:
+                    raise DeephashError(f"entry {i + 1}: {file!r} is not in a breed folder <wnid>-<breed>/", path=path)
+                breed = source.split("/")[0]
                 if folders.setdefault(target, breed) != breed:
                     raise DeephashError(
                         f"entry {i + 1}: label {target + 1} is on images of {folders[target]!r} and {breed!r}",
