@@ -186,12 +186,12 @@ def main() -> None:
     n0, n1 = args.sizes
     print(f"\n{args.side} px cache; {args.classes} classes; query {args.query}, train {args.train} of each class")
     print(f"reference: size ratio {n1}/{n0} = {n1 / n0:.1f}")
-    head = f"{'stage':<20}" + "".join(f"{f'{k} {n}':>13}" for n in (n0, n1) for k in ("anon MB", "rss MB", "s"))
+    head = f"{'stage':<20}" + "".join(f"{f'{k} {n}':>15}" for n in (n0, n1) for k in ("anon MB", "rss MB", "s"))
     print(head + f"{'anon x':>9}{'rss x':>8}{'time x':>8}  outcome")
     for stage, a in small.items():
         b = large.get(stage, Peak(outcome="not run"))
         row = f"{stage:<20}" + "".join(
-            f"{v:>13.0f}" if i % 3 < 2 else f"{v:>13.1f}"
+            f"{v:>15.0f}" if i % 3 < 2 else f"{v:>15.1f}"
             for i, v in enumerate((a.anon_mb, a.rss_mb, a.seconds, b.anon_mb, b.rss_mb, b.seconds))
         )
         ratios = (b.anon_mb / max(a.anon_mb, 1), b.rss_mb / max(a.rss_mb, 1), b.seconds / max(a.seconds, 0.1))
