@@ -173,7 +173,14 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=300, help="distinct pictures the files copy")
     parser.add_argument("--query", type=float, default=0.1, help="split.query, a fraction per class")
     parser.add_argument("--train", type=float, default=0.1, help="split.train, a fraction per class")
-    parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES, help="a subset, with what they need")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=STAGES,
+        choices=STAGES,
+        metavar="STAGE",
+        help=f"a subset of {', '.join(STAGES)}, with what they need",
+    )
     parser.add_argument("--kill-mb", type=float, default=8000, help="kill a stage above this anonymous memory")
     parser.add_argument("--scratch", default=None, help="where images and the project copy go (default: $TMPDIR)")
     args = parser.parse_args()
