@@ -1,11 +1,16 @@
-"""Stage `export@<method>-<bits>`: encode query and database; packed codes, labels, ids to HDF5."""
+"""Stage `export@<method>-<bits>`: encode query and database; packed codes, labels, ids to HDF5.
+
+Streams: slices of the memory-mapped cache are encoded and written in turn.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from common import check_bits, load_params, matrix_parser, run, section
 from deephash.checkpoint import eval_config, load_model, load_train_codes
-from deephash.codes import CodeSet, CodesFile, substitute_codes, write_codes
-from deephash.data.arrays import load_arrays
+from deephash.codes import GROUPS, CodeSet, stream_codes, substitute_codes
+from deephash.data.arrays import ImageArrays, load_arrays
 from deephash.data.split import read_split
 
 
@@ -21,21 +26,25 @@ def main() -> None:
     split = read_split(args.split)
     preprocessing = eval_config(config)
     train_codes = load_train_codes(args.model)
-    parts = {}
-    for part in ("query", "database"):
+
+    def producer(part: str) -> tuple[int, Callable[[int, int], CodeSet]]:
         catalog = split.part(part)
         data = load_arrays(args.cache, catalog, part)
-        codes = method.encode(network, data, preprocessing, batch_size, desc=f"encode {part}")
-        if part == "database" and train_codes is not None:
-            codes = substitute_codes(codes, catalog.ids, *train_codes)
-        parts[part] = CodeSet(codes=codes, labels=catalog.labels, ids=catalog.ids)
-    write_codes(
-        args.out,
-        CodesFile(
-            query=parts["query"], database=parts["database"], bits=bits, method=args.method, dataset=config["dataset"]
-        ),
-    )
-    print(f"export {args.method}-{bits}: {len(parts['query'])} query and {len(parts['database'])} database codes")
+
+        def produce(start: int, stop: int) -> CodeSet:
+            rows = ImageArrays(data.images[start:stop], data.labels[start:stop])  # a view of the memory map
+            codes = method.encode(network, rows, preprocessing, batch_size, desc=f"encode {part}")
+            ids = catalog.ids[start:stop]
+            if part == "database" and train_codes is not None:
+                codes = substitute_codes(codes, ids, *train_codes)
+            return CodeSet(codes=codes, labels=catalog.labels[start:stop], ids=ids)
+
+        return len(catalog), produce
+
+    parts = {part: producer(part) for part in GROUPS}
+    # whole batches per slice: the same batches, hence the same codes, as encoding the part at once
+    stream_codes(args.out, parts, bits, args.method, config["dataset"], rows=batch_size * 16)
+    print(f"export {args.method}-{bits}: {parts['query'][0]} query and {parts['database'][0]} database codes")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,16 @@ import h5py
 import numpy as np
 import pytest
 
-from deephash.codes import CodeSet, CodesFile, pack_codes, read_codes, substitute_codes, unpack_codes, write_codes
+from deephash.codes import (
+    CodeSet,
+    CodesFile,
+    pack_codes,
+    read_codes,
+    stream_codes,
+    substitute_codes,
+    unpack_codes,
+    write_codes,
+)
 from deephash.errors import DeephashError
 
 
@@ -78,3 +87,46 @@ def test_substitute_codes():
     packed = np.zeros((3, 1), dtype=np.uint8)
     out = substitute_codes(packed, ["a", "b", "c"], np.array([[7], [9]], dtype=np.uint8), ["c", "x"])
     assert out[:, 0].tolist() == [0, 0, 7]
+
+
+def slices(part: CodeSet, calls: list[tuple[int, int]]):
+    def produce(start: int, stop: int) -> CodeSet:
+        calls.append((start, stop))
+        return CodeSet(part.codes[start:stop], part.labels[start:stop], part.ids[start:stop])
+
+    return len(part), produce
+
+
+def test_streamed_codes_are_written_slice_by_slice(tmp_path, rng):
+    data = sample_file(rng)
+    calls: list[tuple[int, int]] = []
+    parts = {"query": slices(data.query, calls), "database": slices(data.database, calls)}
+    stream_codes(tmp_path / "s.h5", parts, data.bits, data.method, data.dataset, rows=3)
+    assert calls == [(0, 3), (0, 3), (3, 6), (6, 7)]  # never more than `rows` codes asked for at once
+    back = read_codes(tmp_path / "s.h5")
+    for name in ("query", "database"):
+        assert np.array_equal(getattr(back, name).codes, getattr(data, name).codes)
+        assert np.array_equal(getattr(back, name).labels, getattr(data, name).labels)
+        assert getattr(back, name).ids == getattr(data, name).ids
+    stream_codes(tmp_path / "t.h5", parts, data.bits, data.method, data.dataset, rows=3)
+    assert (tmp_path / "s.h5").read_bytes() == (tmp_path / "t.h5").read_bytes()
+    stream_codes(tmp_path / "one.h5", parts, data.bits, data.method, data.dataset, rows=100)
+    write_codes(tmp_path / "whole.h5", data)
+    assert (tmp_path / "one.h5").read_bytes() == (tmp_path / "whole.h5").read_bytes()  # one slice: the old bytes
+
+
+def test_streamed_codes_short_or_failing_leave_no_file(tmp_path, rng):
+    data = sample_file(rng)
+    size, produce = slices(data.database, [])
+    short = {"query": slices(data.query, []), "database": (size + 1, produce)}
+    with pytest.raises(DeephashError, match="'database' incomplete: 7 of its rows"):
+        stream_codes(tmp_path / "c.h5", short, data.bits, data.method, data.dataset, rows=4)
+
+    def failing(start: int, stop: int) -> CodeSet:
+        if start:
+            raise DeephashError("image cache not found")
+        return produce(start, stop)
+
+    with pytest.raises(DeephashError, match="cache not found"):
+        stream_codes(tmp_path / "c.h5", {"database": (size, failing)}, data.bits, data.method, data.dataset, rows=4)
+    assert list(tmp_path.iterdir()) == []

@@ -212,3 +212,92 @@ def test_coco_hashing_lists_with_absolute_paths(tmp_path):
     write_lines(root / "test.txt", [f"val2014/COCO_val2014_{0:012d}.jpg " + " ".join(["1"] * 79)])
     with pytest.raises(DeephashError, match=r"test\.txt:1: expected 80 labels, got 79"):
         create_dataset("coco", str(root), prefix_from=prefix).catalog()
+
+
+# --- paired path / label files ------------------------------------------------------------------
+
+
+def test_flickr25k_paired_files_split_by_protocol(tmp_path):
+    """The SSDH port's FLICKR25K: img.txt (one path per line) beside targets.txt (one 0/1 vector per line)."""
+    rng = np.random.default_rng(0)
+    vectors = rng.integers(0, 2, (8, 24))
+    vectors[np.arange(8), np.arange(8)] = 1  # no image without a tag
+    vectors[0] = 1  # no tag without an image
+    for i in range(8):
+        write_image(tmp_path / "mirflickr" / f"im{i + 1}.jpg", i)
+    write_lines(tmp_path / "img.txt", [f"mirflickr/im{i + 1}.jpg" for i in range(8)] + [""])
+    write_lines(tmp_path / "targets.txt", [" ".join(map(str, v)) for v in vectors])
+    catalog = create_dataset("list", str(tmp_path), lists=["img.txt", "targets.txt"]).catalog()
+    assert catalog.ids == [f"mirflickr/im{i + 1}.jpg" for i in range(8)] and catalog.official is None
+    assert catalog.labels.tolist() == vectors.tolist() and catalog.multilabel
+    assert split_catalog(catalog, "random", seed=0, query=2, train=3).counts() == {
+        "train": 3,
+        "query": 2,
+        "database": 6,
+    }
+
+
+@pytest.fixture
+def nuswide(tmp_path: Path) -> tuple[Path, dict[str, list[str]]]:
+    """NUS-WIDE as the SSDH port ships it: <part>_img.txt + <part>_label_onehot.txt per part."""
+    root = tmp_path / "NUS-WIDE"
+    parts = {"test": [0, 1], "train": [2, 3], "database": [2, 3, 4, 5]}
+    for i in range(6):
+        write_image(root / "images" / f"{i:04d}_{i}.jpg", i)
+    for part, rows in parts.items():
+        write_lines(root / f"{part}_img.txt", [f"images/{i:04d}_{i}.jpg" for i in rows])
+        onehot = [" ".join("1" if c == i % 3 else "0" for c in range(3)) for i in rows]
+        write_lines(root / f"{part}_label_onehot.txt", onehot)
+    lists = {part: [f"{part}_img.txt", f"{part}_label_onehot.txt"] for part in parts}
+    return root, lists
+
+
+def test_nuswide_paired_parts_give_the_official_split(nuswide):
+    root, lists = nuswide
+    catalog = create_dataset("list", str(root), lists=lists).catalog()
+    assert len(catalog) == 6 and catalog.official[catalog.ids.index("images/0002_2.jpg")] == "database+train"
+    assert catalog.labels[catalog.ids.index("images/0004_4.jpg")].tolist() == [0, 1, 0]
+    split = split_catalog(catalog, "official", seed=0)
+    assert split.counts() == {"train": 2, "query": 2, "database": 4}
+
+
+def test_paired_count_mismatch_names_both_files(nuswide):
+    root, lists = nuswide
+    write_lines(root / "test_label_onehot.txt", ["1 0 0"])
+    with pytest.raises(DeephashError) as error:
+        create_dataset("list", str(root), lists=lists).catalog()
+    message = str(error.value)
+    assert "\n" not in message and "2 image paths in" in message and "1 label vectors in" in message
+    assert str(root / "test_img.txt") in message and str(root / "test_label_onehot.txt") in message
+
+
+@pytest.mark.parametrize(
+    ("paths", "vectors", "message"),
+    [
+        (["images/0000_0.jpg", "images/0001_1.jpg"], ["1 0 0", "0 1"], r"test_label_onehot\.txt:2: expected 3 labels"),
+        (["images/0000_0.jpg", "images/0001_1.jpg"], ["1 0 0", "0 2 0"], r"test_label_onehot\.txt:2: label '2'"),
+        (["images/0000_0.jpg", "images/9.jpg"], ["1 0 0", "0 1 0"], r"test_img\.txt:2: listed image 'images/9\.jpg'"),
+        (["images/0000_0.jpg", "../x.jpg"], ["1 0 0", "0 1 0"], r"test_img\.txt:2: path '\.\./x\.jpg' resolves"),
+        (["images/0000_0.jpg", "images/0000_0.jpg"], ["1 0 0", "1 0 0"], r"test_img\.txt:2: duplicate image"),
+        ([], [], r"test_img\.txt: the list is empty"),
+    ],
+)
+def test_bad_paired_lines_are_named(nuswide, paths, vectors, message):
+    root, lists = nuswide
+    write_lines(root / "test_img.txt", paths)
+    write_lines(root / "test_label_onehot.txt", vectors)
+    with pytest.raises(DeephashError, match=message):
+        create_dataset("list", str(root), lists=lists).catalog()
+
+
+def test_paired_file_that_is_not_utf8_names_the_line(nuswide):
+    root, lists = nuswide
+    (root / "test_img.txt").write_bytes(b"images/0000_0.jpg\nimages/caf\xe9.jpg\n")
+    with pytest.raises(DeephashError, match=r"test_img\.txt:2: not UTF-8 text"):
+        create_dataset("list", str(root), lists=lists).catalog()
+
+
+@pytest.mark.parametrize("lists", [["img.txt"], ["img.txt", "targets.txt", "x.txt"], {"test": ["a.txt", 3]}])
+def test_malformed_pair_option_is_refused(tmp_path, lists):
+    with pytest.raises(DeephashError, match=r"dataset\.list\.lists: expected a file, a pair"):
+        create_dataset("list", str(tmp_path), lists=lists)

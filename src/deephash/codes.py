@@ -11,11 +11,14 @@ Files are written without HDF5 timestamps, so the same codes give byte-identical
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
+from tqdm import tqdm
 
 from deephash.atomic import atomic_path
 from deephash.errors import DeephashError
@@ -65,23 +68,91 @@ class CodesFile:
     dataset: str
 
 
-def write_codes(path: str | Path, codes: CodesFile) -> None:
-    for name in GROUPS:
-        part: CodeSet = getattr(codes, name)
-        if part.codes.shape[1] * 8 != codes.bits:
-            raise DeephashError(f"{name} codes are {part.codes.shape[1] * 8} bits wide, not {codes.bits}")
+#: rows written per slice when codes are streamed (a multiple of any usual encode batch size)
+STREAM_ROWS = 4096
+
+
+class PartWriter:
+    """One group of a codes file being filled slice by slice, in row order."""
+
+    def __init__(self, group: h5py.Group, size: int, bits: int, label_width: int) -> None:
+        self.size, self.bits, self.filled = size, bits, 0
+        self.codes = group.create_dataset("codes", shape=(size, bits // 8), dtype=np.uint8, track_times=False)
+        self.labels = group.create_dataset("labels", shape=(size, label_width), dtype=np.uint8, track_times=False)
+        self.ids = group.create_dataset("ids", shape=(size,), dtype=h5py.string_dtype("utf-8"), track_times=False)
+
+    def write(self, part: CodeSet) -> None:
+        """Append the rows of ``part`` after those already written."""
+        if part.codes.ndim != 2 or part.codes.shape[1] * 8 != self.bits:
+            raise DeephashError(f"{self.codes.parent.name[1:]} codes are {part.codes.shape} for {self.bits} bits")
+        start, stop = self.filled, self.filled + len(part)
+        if stop > self.size:
+            raise DeephashError(f"{self.codes.parent.name[1:]}: more than the {self.size} rows declared")
+        if len(part):
+            self.codes[start:stop] = part.codes.astype(np.uint8)
+            self.labels[start:stop] = part.labels.astype(np.uint8)
+            self.ids[start:stop] = np.array(part.ids, dtype=object)
+        self.filled = stop
+
+
+class CodesWriter:
+    """An open codes file: each group is declared with its size, then filled by ``PartWriter.write``."""
+
+    def __init__(self, file: h5py.File, bits: int) -> None:
+        self.file, self.bits = file, bits
+        self.parts: dict[str, PartWriter] = {}
+
+    def part(self, name: str, size: int, label_width: int) -> PartWriter:
+        if name not in GROUPS or name in self.parts:
+            raise DeephashError(f"codes group {name!r}: expected each of {GROUPS} once")
+        self.parts[name] = PartWriter(self.file.create_group(name, track_order=False), size, self.bits, label_width)
+        return self.parts[name]
+
+
+@contextmanager
+def codes_writer(path: str | Path, bits: int, method: str, dataset: str) -> Iterator[CodesWriter]:
+    """Write a codes file group by group and slice by slice, so a writer never holds every code at
+    once; the file appears only when both groups are complete (written to a temp path and renamed)."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=False) as f:
-        f.attrs["bits"] = np.int64(codes.bits)
-        f.attrs["method"] = codes.method
-        f.attrs["dataset"] = codes.dataset
+        f.attrs["bits"] = np.int64(bits)
+        f.attrs["method"] = method
+        f.attrs["dataset"] = dataset
+        writer = CodesWriter(f, bits)
+        yield writer
         for name in GROUPS:
-            part = getattr(codes, name)
-            group = f.create_group(name, track_order=False)
-            group.create_dataset("codes", data=part.codes.astype(np.uint8), track_times=False)
-            group.create_dataset("labels", data=part.labels.astype(np.uint8), track_times=False)
-            group.create_dataset(
-                "ids", data=np.array(part.ids, dtype=object), dtype=h5py.string_dtype("utf-8"), track_times=False
-            )
+            part = writer.parts.get(name)
+            if part is None or part.filled != part.size:
+                got = "none" if part is None else part.filled
+                raise DeephashError(f"codes group {name!r} incomplete: {got} of its rows written", path=path)
+
+
+def write_codes(path: str | Path, codes: CodesFile) -> None:
+    with codes_writer(path, codes.bits, codes.method, codes.dataset) as writer:
+        for name in GROUPS:
+            part: CodeSet = getattr(codes, name)
+            writer.part(name, len(part), part.labels.shape[1]).write(part)
+
+
+def stream_codes(
+    path: str | Path,
+    parts: dict[str, tuple[int, Callable[[int, int], CodeSet]]],
+    bits: int,
+    method: str,
+    dataset: str,
+    rows: int = STREAM_ROWS,
+) -> None:
+    """Write a codes file whose groups are produced in slices: ``parts[name] = (size, produce)``,
+    where ``produce(start, stop)`` returns rows ``start:stop`` (e.g. encoded from a memory-mapped
+    cache), so neither the images nor every code is ever held at once."""
+    with codes_writer(path, bits, method, dataset) as writer:
+        for name, (size, produce) in parts.items():
+            first = produce(0, min(rows, size))
+            out = writer.part(name, size, first.labels.shape[1])
+            out.write(first)
+            with tqdm(total=size, initial=len(first), desc=f"encode {name}", unit="img", mininterval=2) as bar:
+                for start in range(len(first), size, rows):
+                    out.write(chunk := produce(start, min(start + rows, size)))
+                    bar.update(len(chunk))
 
 
 def read_codes(path: str | Path) -> CodesFile:

@@ -60,6 +60,7 @@ def _import_adapters() -> None:
         mnist5k,
         nabirds,
         stanford_cars,
+        stanford_dogs,
     )
 
 
