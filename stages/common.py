@@ -3,33 +3,191 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deephash.atomic import atomic_path
-from deephash.errors import DeephashError
+from deephash.config import check_type, suggest, unknown
+from deephash.errors import DeephashError, debugging, exit_on_error
 
 PARAMS = "params.yaml"
+#: Hydra's config directory (``dvc exp run`` composes params.yaml from it); its ``preset/`` group
+#: holds the papers' recipes
+CONF = Path(__file__).resolve().parent.parent / "conf"
+#: top-level sections besides one per registered method
+SECTIONS = ("preset", "dataset", "split", "cache", "methods", "bits", "similarity", "train")
+SECTIONS += ("report", "export", "evaluate")
 
 
-def load_params(path: str | Path = PARAMS) -> dict[str, Any]:
+def load_params(path: str | Path = PARAMS, validate: bool = True) -> dict[str, Any]:
+    """params.yaml read as YAML 1.2, the way DVC writes it (``7e-05`` is a float, ``yes`` a string),
+    and, unless ``validate`` is false, checked whole (see ``validate_params``) before a stage runs."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     path = Path(path)
     if not path.exists():
         raise DeephashError("params file not found", path=path)
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise DeephashError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line) from None
-    if not isinstance(params, dict):
+        tree = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise DeephashError(f"not valid YAML: {exc.problem}", path=path, line=line) from None
+    except (YAMLError, UnicodeDecodeError) as exc:
+        raise DeephashError(f"not valid YAML: {str(exc).splitlines()[0]}", path=path) from None
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
         raise DeephashError("expected a mapping at the top level", path=path)
+    lines: dict[str, int] = {}
+    params = _plain(tree, "", lines)
+    if validate:
+        try:
+            validate_params(params)
+        except DeephashError as exc:
+            match = re.match(r"([\w.@-]+):", exc.message)
+            key = match.group(1) if match else ""
+            while key and key not in lines:
+                key = key.rpartition(".")[0]
+            raise exc.located(path, lines.get(key)) from None
     return params
+
+
+def _plain(node: Any, key: str, lines: dict[str, int]) -> Any:
+    """ruamel's round-trip nodes as plain dicts, lists and scalars; ``lines`` gets each key's line."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            dotted = f"{key}.{k}" if key else str(k)
+            position = node.lc.key(k) if hasattr(node, "lc") else None
+            if position is not None:
+                lines[dotted] = position[0] + 1
+            out[str(k)] = _plain(v, dotted, lines)
+        return out
+    if isinstance(node, list):
+        return [_plain(v, key, lines) for v in node]
+    for plain in (bool, int, float, str):
+        if isinstance(node, plain):
+            return plain(node)
+    return node
+
+
+def validate_params(params: dict[str, Any]) -> None:
+    """Every section of a params dict checked at once, with full key paths: unknown keys and names
+    (with the closest match), wrong types, options YAML turned into booleans, report metrics that
+    evaluate does not produce. Sections absent here are reported by the stage that reads them."""
+    from deephash.config import merge_train
+    from deephash.data import dataset_class, list_datasets
+    from deephash.data.base import adapter_options
+    from deephash.data.split import FIXED, PROTOCOLS
+    from deephash.methods import list_methods, method_class
+    from deephash.metrics import parse_topk
+    from deephash.models import list_backbones
+    from deephash.similarity import MASKS, ORDERS
+    from deephash.train import TrainConfig
+
+    registered = list_methods()
+    for key in params:
+        if key not in SECTIONS and key not in registered:
+            raise DeephashError(f"{key}: unknown top-level key ({suggest(key, [*SECTIONS, *registered])})")
+    if "preset" in params:
+        check_preset(params["preset"])
+    methods = params.get("methods", [])
+    if not isinstance(methods, list) or not methods:
+        raise DeephashError(f"methods: expected a non-empty list of method names, got {methods!r}")
+    for name in methods:
+        if name not in registered:
+            raise unknown("method", name, registered, "methods")
+    for bits in params.get("bits", []):
+        check_bits(bits)
+
+    dataset = params.get("dataset", {})
+    if isinstance(dataset, dict) and "name" in dataset:
+        name = dataset["name"]
+        if name not in list_datasets():
+            raise unknown("dataset", name, list_datasets(), "dataset.name")
+        options, given = adapter_options(dataset_class(name)), dataset.get(name) or {}
+        if not isinstance(given, dict):
+            raise DeephashError(f"dataset.{name}: expected a mapping of the adapter's options, got {given!r}")
+        for key, value in given.items():
+            if key not in options:
+                raise DeephashError(f"dataset.{name}.{key}: unknown option ({suggest(key, options)})")
+            if options[key] is not None:
+                check_type(value, type(options[key]), f"dataset.{name}.{key}")
+    protocol = params.get("split", {}).get("protocol")
+    if protocol is not None and protocol not in PROTOCOLS and protocol not in FIXED:
+        raise unknown("protocol", protocol, [*PROTOCOLS, *FIXED], "split.protocol")
+    for key in ("size", "workers"):
+        if key in params.get("cache", {}):
+            check_type(params["cache"][key], int, f"cache.{key}")
+
+    backbones = list_backbones()
+
+    def train_config(section: dict[str, Any], key: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        section = dict(section)
+        backbone = section.pop("backbone", None)
+        if backbone is not None:
+            if not isinstance(backbone, dict) or backbone.get("name") not in backbones:
+                got = backbone.get("name") if isinstance(backbone, dict) else backbone
+                raise unknown("backbone", got, backbones, f"{key}.backbone.name")
+        for name in extra:
+            section.pop(name, None)
+        TrainConfig.from_params(section, key)
+        return section
+
+    if "similarity" in params:
+        similarity = params["similarity"]
+        for key, known in (("mask", MASKS), ("order", ORDERS)):
+            value = similarity.get(key)
+            if value is not None and value not in known:
+                hint = " (YAML reads true/false as booleans; the released code's choice is 'label')"
+                if isinstance(value, bool):
+                    raise DeephashError(f"similarity.{key}: {value!r} is not an option{hint}")
+                raise unknown("option", value, known, f"similarity.{key}")
+        train_config(similarity, "similarity", ("mask", "order"))
+    if "train" in params:
+        shared = train_config(params["train"], "train")
+        hints = typing.get_type_hints(TrainConfig)
+        bits = max(params.get("bits") or [64])
+        for name in methods:
+            own = (params.get(name) or {}).get("train") or {}
+            merged = merge_train(shared, own, hints)
+            for key in own:
+                if key in hints:
+                    check_type(own[key], hints[key], f"{name}.train.{key}")
+            TrainConfig.from_params(merged.train, f"{name}.train")
+            method_class(name)(bits, 2, merged.method)
+
+    evaluate = params.get("evaluate", {})
+    topk = parse_topk(evaluate["topk"]) if "topk" in evaluate else None
+    report = params.get("report", {})
+    wanted = [*report.get("metrics", []), *([report["curve_metric"]] if "curve_metric" in report else [])]
+    for metric in wanted if topk is not None else []:
+        kind, _, k = str(metric).partition("@")
+        counts = {"map": topk, "map_tieaware": topk, "p": evaluate.get("pn", [])}
+        if kind in counts and k not in [str(v) for v in counts[kind]]:
+            given = "evaluate.topk" if kind != "p" else "evaluate.pn"
+            raise DeephashError(f"report.metrics: {metric} is not measured ({given} has {counts[kind]})")
+    if "batch_size" in params.get("export", {}):
+        check_type(params["export"]["batch_size"], int, "export.batch_size")
+
+
+def presets() -> list[str]:
+    """The recipes of ``conf/preset/``, selected with ``dvc exp run -S preset=<name>``."""
+    return sorted(p.stem for p in (CONF / "preset").glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def check_preset(name: object) -> None:
+    """A preset name that ``conf/preset/`` holds (checked when a stage runs params composed by hand)."""
+    available = presets()
+    if available and name not in available:
+        hint = suggest(name, available)
+        raise DeephashError(f"preset: no preset {name!r} ({hint}; available: {', '.join(available)})")
 
 
 def section(params: dict[str, Any], dotted: str, default: Any = None) -> Any:
@@ -53,6 +211,7 @@ def check_bits(bits: int) -> int:
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default=PARAMS, help="params file (default: %(default)s)")
+    p.add_argument("--debug", action="store_true", help="tracebacks for bad input too (or DEEPHASH_DEBUG=1)")
     return p
 
 
@@ -66,12 +225,9 @@ def matrix_parser(description: str) -> argparse.ArgumentParser:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage; a DeephashError ends it with its one-line message and exit status 2."""
-    try:
-        main()
-    except DeephashError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    """Run a stage; a DeephashError ends it with ``deephash: <its one line>`` and exit status 2 (with
+    its traceback under ``--debug`` or ``DEEPHASH_DEBUG=1``)."""
+    raise SystemExit(exit_on_error(main, debug=debugging()))
 
 
 @contextmanager
