@@ -106,12 +106,15 @@ def validate_params(params: dict[str, Any]) -> None:
     for bits in params.get("bits", []):
         check_bits(bits)
 
-    dataset = params.get("dataset", {})
-    if isinstance(dataset, dict) and "name" in dataset:
-        name = dataset["name"]
-        if name not in list_datasets():
-            raise unknown("dataset", name, list_datasets(), "dataset.name")
-        options, given = adapter_options(dataset_class(name)), dataset.get(name) or {}
+    dataset, adapters = params.get("dataset", {}), list_datasets()
+    if "name" in dataset and dataset["name"] not in adapters:
+        raise unknown("dataset", dataset["name"], adapters, "dataset.name")
+    for name, given in dataset.items():
+        if name in ("name", "root"):
+            continue
+        if name not in adapters:
+            raise DeephashError(f"dataset.{name}: unknown key ({suggest(name, ['name', 'root', *adapters])})")
+        options = adapter_options(dataset_class(name))
         if not isinstance(given, dict):
             raise DeephashError(f"dataset.{name}: expected a mapping of the adapter's options, got {given!r}")
         for key, value in given.items():
