@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,8 +19,19 @@ PARAMS = "params.yaml"
 #: holds the papers' recipes
 CONF = Path(__file__).resolve().parent.parent / "conf"
 #: top-level sections besides one per registered method
-SECTIONS = ("preset", "dataset", "split", "cache", "methods", "bits", "similarity", "train")
-SECTIONS += ("report", "export", "evaluate")
+SECTIONS: tuple[str, ...] = (
+    "preset",
+    "dataset",
+    "split",
+    "cache",
+    "methods",
+    "bits",
+    "similarity",
+    "train",
+    "report",
+    "export",
+    "evaluate",
+)
 
 
 def load_params(path: str | Path = PARAMS, validate: bool = True) -> dict[str, Any]:
@@ -92,19 +102,29 @@ def validate_params(params: dict[str, Any]) -> None:
     from deephash.train import TrainConfig
 
     registered = list_methods()
-    for key in params:
+    for key, value in params.items():
         if key not in SECTIONS and key not in registered:
             raise DeephashError(f"{key}: unknown top-level key ({suggest(key, [*SECTIONS, *registered])})")
+        expected = {"preset": str, "methods": list, "bits": list}.get(key, dict)
+        check_type(value, expected | None if key in registered else expected, key)
     if "preset" in params:
         check_preset(params["preset"])
-    methods = params.get("methods", [])
-    if not isinstance(methods, list) or not methods:
+    methods = params.get("methods", [])  # absent: the stage that needs it says so
+    if "methods" in params and not methods:
         raise DeephashError(f"methods: expected a non-empty list of method names, got {methods!r}")
     for name in methods:
         if name not in registered:
             raise unknown("method", name, registered, "methods")
     for bits in params.get("bits", []):
         check_bits(bits)
+    for name in registered:
+        prestage = method_class(name).prestage
+        for key, value in (params.get(name) or {}).items():
+            if key not in ("train", prestage):
+                raise DeephashError(
+                    f"{name}.{key}: unknown key ({suggest(key, [k for k in ('train', prestage) if k])})"
+                )
+            check_type(value, dict | None, f"{name}.{key}")
 
     dataset, adapters = params.get("dataset", {}), list_datasets()
     if "name" in dataset and dataset["name"] not in adapters:
@@ -134,10 +154,9 @@ def validate_params(params: dict[str, Any]) -> None:
     def train_config(section: dict[str, Any], key: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
         section = dict(section)
         backbone = section.pop("backbone", None)
-        if backbone is not None:
-            if not isinstance(backbone, dict) or backbone.get("name") not in backbones:
-                got = backbone.get("name") if isinstance(backbone, dict) else backbone
-                raise unknown("backbone", got, backbones, f"{key}.backbone.name")
+        name = backbone.get("name") if isinstance(backbone, dict) else backbone
+        if backbone is not None and name not in backbones:
+            raise unknown("backbone", name, backbones, f"{key}.backbone.name")
         for name in extra:
             section.pop(name, None)
         TrainConfig.from_params(section, key)

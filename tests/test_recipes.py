@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "stages"))
 
 import common  # noqa: E402  (stages/common.py: the stages' loader and validator)
-
 from deephash.data import list_datasets  # noqa: E402
 from deephash.errors import DeephashError  # noqa: E402
 

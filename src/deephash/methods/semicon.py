@@ -77,7 +77,13 @@ def update_codes(codes: Tensor, relaxed: Tensor, rows: Tensor, target: Tensor, g
 
 @register_method("semicon")
 class Semicon(HashingMethod):
-    defaults: ClassVar[dict[str, Any]] = {"alpha": 0.15, "gamma": 200.0, "num_samples": 2000, "max_epoch": 3, "sample_seed": 0}
+    defaults: ClassVar[dict[str, Any]] = {
+        "alpha": 0.15,
+        "gamma": 200.0,
+        "num_samples": 2000,
+        "max_epoch": 3,
+        "sample_seed": 0,
+    }
     # buffers (register_buffer): declared so that type checkers see tensors, not Tensor | Module
     labels: Tensor
     codes: Tensor
