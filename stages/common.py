@@ -201,7 +201,7 @@ def validate_params(params: dict[str, Any]) -> None:
 
 def presets() -> list[str]:
     """The recipes of ``conf/preset/``, selected with ``dvc exp run -S preset=<name>``."""
-    return sorted(p.stem for p in (CONF / "preset").glob("*.yaml") if not p.stem.startswith("_"))
+    return sorted(p.stem for p in (CONF / "preset").glob("*.yaml"))
 
 
 def check_preset(name: object) -> None:

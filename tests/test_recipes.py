@@ -111,6 +111,9 @@ def test_every_preset_composes_and_names_itself(preset, tmp_path):
     compose_and_dump(path, str(ROOT / "conf"), None, "config", str(ROOT), [f"preset={preset}"])
     params = common.load_params(path, validate=False)
     assert params["preset"] == preset
+    if preset != "default":  # a paper's recipe: its method alone, on 224-px crops (conf/base/ included)
+        assert len(params["methods"]) == 1 and params["methods"][0] in preset
+        assert params["train"]["crop"] == 224 and params["train"]["backbone"]["weights"] == "imagenet"
     if params["dataset"]["name"] not in list_datasets():
         pytest.skip(f"the {params['dataset']['name']} adapter is not in this checkout")
     common.load_params(path)
