@@ -157,3 +157,25 @@ def test_a_hand_composed_unknown_preset_is_one_line_exit_2(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert re.match(r"deephash: params\.yaml:\d+: preset: no preset 'shc-cifar10'", out.stderr), out.stderr
     assert "available: csq-coco, default," in out.stderr
+
+
+@pytest.mark.parametrize("flag", ["", "--no-hydra"])
+def test_small_learning_rates_arrive_as_numbers(tmp_path, flag):
+    """DVC writes 7e-5 as `7e-05` (ruamel, --no-hydra) or `7.0e-05` (Hydra): both are floats to the stages."""
+    (path,) = apply_like_dvc(f"dvc exp run {flag} -S train.lr=7e-5 -S similarity.lr=1e-4", tmp_path)
+    params = common.load_params(path)
+    assert params["train"]["lr"] == 7e-05 and params["similarity"]["lr"] == 1e-4
+
+
+@pytest.mark.parametrize("flag", ["", "--no-hydra"])
+def test_the_old_boolean_mask_value_is_refused_with_the_new_name(tmp_path, flag):
+    (path,) = apply_like_dvc(f"dvc exp run {flag} -S similarity.mask=true", tmp_path)
+    with pytest.raises(DeephashError, match=r"similarity\.mask: True is not an option .*'label'"):
+        common.load_params(path)
+    (path,) = apply_like_dvc(f"dvc exp run {flag} -S similarity.mask=label", tmp_path)
+    assert common.load_params(path)["similarity"]["mask"] == "label"
+
+
+def test_a_sweep_over_presets_validates_each_point(tmp_path):
+    paths = apply_like_dvc("dvc exp run -S 'preset=shc-cars,csq-coco' --queue", tmp_path)
+    assert [common.load_params(p)["preset"] for p in paths] == ["shc-cars", "csq-coco"]
