@@ -91,17 +91,20 @@ def validate_params(params: dict[str, Any]) -> None:
     """Every section of a params dict checked at once, with full key paths: unknown keys and names
     (with the closest match), wrong types, options YAML turned into booleans, report metrics that
     evaluate does not produce. Sections absent here are reported by the stage that reads them."""
-    from deephash.config import merge_train
-    from deephash.data import dataset_class, list_datasets
-    from deephash.data.base import adapter_options
-    from deephash.data.split import FIXED, PROTOCOLS
-    from deephash.methods import list_methods, method_class
-    from deephash.metrics import parse_topk
-    from deephash.models import list_backbones
-    from deephash.similarity import MASKS, ORDERS
-    from deephash.train import TrainConfig
+    from deephash.methods import list_methods
 
-    registered = list_methods()
+    methods = _check_sections(params, list_methods())
+    _check_dataset(params.get("dataset", {}), params.get("split", {}), params.get("cache", {}))
+    _check_training(params, methods)
+    _check_report(params.get("evaluate", {}), params.get("report", {}))
+    if "batch_size" in params.get("export", {}):
+        check_type(params["export"]["batch_size"], int, "export.batch_size")
+
+
+def _check_sections(params: dict[str, Any], registered: list[str]) -> list[str]:
+    """Top-level keys, their types, the preset, methods and bits, and each method's sections."""
+    from deephash.methods import method_class
+
     for key, value in params.items():
         if key not in SECTIONS and key not in registered:
             raise DeephashError(f"{key}: unknown top-level key ({suggest(key, [*SECTIONS, *registered])})")
@@ -118,15 +121,21 @@ def validate_params(params: dict[str, Any]) -> None:
     for bits in params.get("bits", []):
         check_bits(bits)
     for name in registered:
-        prestage = method_class(name).prestage
+        known = [k for k in ("train", method_class(name).prestage) if k]
         for key, value in (params.get(name) or {}).items():
-            if key not in ("train", prestage):
-                raise DeephashError(
-                    f"{name}.{key}: unknown key ({suggest(key, [k for k in ('train', prestage) if k])})"
-                )
+            if key not in known:
+                raise DeephashError(f"{name}.{key}: unknown key ({suggest(key, known)})")
             check_type(value, dict | None, f"{name}.{key}")
+    return methods
 
-    dataset, adapters = params.get("dataset", {}), list_datasets()
+
+def _check_dataset(dataset: dict[str, Any], split: dict[str, Any], cache: dict[str, Any]) -> None:
+    """The adapter's name and every adapter section's options, the split protocol, the cache sizes."""
+    from deephash.data import dataset_class, list_datasets
+    from deephash.data.base import adapter_options
+    from deephash.data.split import FIXED, PROTOCOLS
+
+    adapters = list_datasets()
     if "name" in dataset and dataset["name"] not in adapters:
         raise unknown("dataset", dataset["name"], adapters, "dataset.name")
     for name, given in dataset.items():
@@ -135,30 +144,35 @@ def validate_params(params: dict[str, Any]) -> None:
         if name not in adapters:
             raise DeephashError(f"dataset.{name}: unknown key ({suggest(name, ['name', 'root', *adapters])})")
         options = adapter_options(dataset_class(name))
-        if not isinstance(given, dict):
-            raise DeephashError(f"dataset.{name}: expected a mapping of the adapter's options, got {given!r}")
-        for key, value in given.items():
+        check_type(given, dict | None, f"dataset.{name}")
+        for key, value in (given or {}).items():
             if key not in options:
                 raise DeephashError(f"dataset.{name}.{key}: unknown option ({suggest(key, options)})")
             if options[key] is not None:
                 check_type(value, type(options[key]), f"dataset.{name}.{key}")
-    protocol = params.get("split", {}).get("protocol")
+    protocol = split.get("protocol")
     if protocol is not None and protocol not in PROTOCOLS and protocol not in FIXED:
         raise unknown("protocol", protocol, [*PROTOCOLS, *FIXED], "split.protocol")
     for key in ("size", "workers"):
-        if key in params.get("cache", {}):
-            check_type(params["cache"][key], int, f"cache.{key}")
+        if key in cache:
+            check_type(cache[key], int, f"cache.{key}")
 
-    backbones = list_backbones()
+
+def _check_training(params: dict[str, Any], methods: list[str]) -> None:
+    """``similarity`` and ``train`` as training configs, and each method's ``<method>.train``: its
+    overrides of shared keys typed like them, its own keys checked by the method itself."""
+    from deephash.config import merge_train
+    from deephash.methods import method_class
+    from deephash.models import list_backbones
+    from deephash.similarity import MASKS, ORDERS
+    from deephash.train import TrainConfig
 
     def train_config(section: dict[str, Any], key: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-        section = dict(section)
+        section = {k: v for k, v in section.items() if k not in extra}
         backbone = section.pop("backbone", None)
         name = backbone.get("name") if isinstance(backbone, dict) else backbone
-        if backbone is not None and name not in backbones:
-            raise unknown("backbone", name, backbones, f"{key}.backbone.name")
-        for name in extra:
-            section.pop(name, None)
+        if backbone is not None and name not in list_backbones():
+            raise unknown("backbone", name, list_backbones(), f"{key}.backbone.name")
         TrainConfig.from_params(section, key)
         return section
 
@@ -166,37 +180,39 @@ def validate_params(params: dict[str, Any]) -> None:
         similarity = params["similarity"]
         for key, known in (("mask", MASKS), ("order", ORDERS)):
             value = similarity.get(key)
+            if isinstance(value, bool):
+                hint = "YAML reads true/false as booleans; the released code's choice is 'label'"
+                raise DeephashError(f"similarity.{key}: {value!r} is not an option ({hint})")
             if value is not None and value not in known:
-                hint = " (YAML reads true/false as booleans; the released code's choice is 'label')"
-                if isinstance(value, bool):
-                    raise DeephashError(f"similarity.{key}: {value!r} is not an option{hint}")
                 raise unknown("option", value, known, f"similarity.{key}")
         train_config(similarity, "similarity", ("mask", "order"))
-    if "train" in params:
-        shared = train_config(params["train"], "train")
-        hints = typing.get_type_hints(TrainConfig)
-        bits = max(params.get("bits") or [64])
-        for name in methods:
-            own = (params.get(name) or {}).get("train") or {}
-            merged = merge_train(shared, own, hints)
-            for key in own:
-                if key in hints:
-                    check_type(own[key], hints[key], f"{name}.train.{key}")
-            TrainConfig.from_params(merged.train, f"{name}.train")
-            method_class(name)(bits, 2, merged.method)
+    if "train" not in params:
+        return
+    shared = train_config(params["train"], "train")
+    hints = typing.get_type_hints(TrainConfig)
+    bits = max(params.get("bits") or [64])
+    for name in methods:
+        own = (params.get(name) or {}).get("train") or {}
+        for key in own.keys() & hints.keys():
+            check_type(own[key], hints[key], f"{name}.train.{key}")
+        merged = merge_train(shared, own, hints)
+        TrainConfig.from_params(merged.train, f"{name}.train")
+        method_class(name)(bits, 2, merged.method)  # its own keys, typed against its defaults
 
-    evaluate = params.get("evaluate", {})
-    topk = parse_topk(evaluate["topk"]) if "topk" in evaluate else None
-    report = params.get("report", {})
-    wanted = [*report.get("metrics", []), *([report["curve_metric"]] if "curve_metric" in report else [])]
-    for metric in wanted if topk is not None else []:
+
+def _check_report(evaluate: dict[str, Any], report: dict[str, Any]) -> None:
+    """``evaluate.topk`` and a report that asks only for metrics evaluate measures."""
+    from deephash.metrics import parse_topk
+
+    if "topk" not in evaluate:
+        return
+    measured = {"map": parse_topk(evaluate["topk"]), "p": evaluate.get("pn", [])}
+    measured["map_tieaware"] = measured["map"]
+    for metric in [*report.get("metrics", []), *([report["curve_metric"]] if "curve_metric" in report else [])]:
         kind, _, k = str(metric).partition("@")
-        counts = {"map": topk, "map_tieaware": topk, "p": evaluate.get("pn", [])}
-        if kind in counts and k not in [str(v) for v in counts[kind]]:
-            given = "evaluate.topk" if kind != "p" else "evaluate.pn"
-            raise DeephashError(f"report.metrics: {metric} is not measured ({given} has {counts[kind]})")
-    if "batch_size" in params.get("export", {}):
-        check_type(params["export"]["batch_size"], int, "export.batch_size")
+        if kind in measured and k not in [str(v) for v in measured[kind]]:
+            given = "evaluate.pn" if kind == "p" else "evaluate.topk"
+            raise DeephashError(f"report.metrics: {metric} is not measured ({given} has {measured[kind]})")
 
 
 def presets() -> list[str]:

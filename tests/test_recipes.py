@@ -130,8 +130,9 @@ def test_params_yaml_is_the_composition_of_conf(tmp_path):
     compose_and_dump(path, str(ROOT / "conf"), None, "config", str(ROOT), [])
     composed, committed = common.load_params(path), common.load_params(ROOT / "params.yaml")
     assert composed == committed, (
-        "params.yaml differs from conf/config.yaml: make the same edit in conf/config.yaml (its text below "
-        "the defaults list is params.yaml's)"
+        "params.yaml differs from conf/config.yaml, whose text below the defaults list is params.yaml's: "
+        "{ awk '1; /^  - preset: default$/ {exit}' conf/config.yaml; echo; cat params.yaml; } > c"
+        " && mv c conf/config.yaml"
     )
 
 

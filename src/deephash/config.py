@@ -48,15 +48,16 @@ def check_keys(params: Mapping[str, Any], known: Iterable[str], section: str) ->
                 check_type(value, type(default), f"{section}.{key}")
 
 
+NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a mapping", list: "a list"}
+
+
 def _describe(expected: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
-    names[list] = "a list"
     origin = typing.get_origin(expected)
     if origin in (Union, types.UnionType):
         return " or ".join(_describe(arg) for arg in typing.get_args(expected) if arg is not type(None))
     if origin is typing.Literal:
         return "one of " + ", ".join(map(str, typing.get_args(expected)))
-    return names.get(origin or expected, getattr(expected, "__name__", str(expected)))
+    return NAMES.get(origin or expected, getattr(expected, "__name__", str(expected)))
 
 
 def check_type(value: Any, expected: Any, key: str) -> Any:
