@@ -74,7 +74,7 @@ def _plain(node: Any, key: str, lines: dict[str, int]) -> Any:
         out = {}
         for k, v in node.items():
             dotted = f"{key}.{k}" if key else str(k)
-            position = node.lc.key(k) if hasattr(node, "lc") else None
+            position = node.lc.data.get(k) if hasattr(node, "lc") else None  # None: a merged (<<) key
             if position is not None:
                 lines[dotted] = position[0] + 1
             out[str(k)] = _plain(v, dotted, lines)
@@ -87,6 +87,20 @@ def _plain(node: Any, key: str, lines: dict[str, int]) -> Any:
     return node
 
 
+#: the types of the keys of the sections no dataclass describes (other keys pass: protocols and
+#: adapters take their own)
+TYPES: dict[str, dict[str, Any]] = {
+    "dataset": {"name": str, "root": str | None},
+    "split": {"protocol": str, "seed": int, "query": int | float | str, "train": int | float | str},
+    "cache": {"size": int, "workers": int},
+    "report": {"metrics": list[str], "curve_metric": str},
+    "export": {"batch_size": int},
+    "evaluate": {"topk": list[int | str], "pn": list[int], "gallery": dict},
+    "evaluate.gallery": {"queries": int, "topk": int},
+}
+TYPES["split"] |= {"database": int | float | str, "train_in_database": bool}
+
+
 def validate_params(params: dict[str, Any]) -> None:
     """Every section of a params dict checked at once, with full key paths: unknown keys and names
     (with the closest match), wrong types, options YAML turned into booleans, report metrics that
@@ -94,11 +108,13 @@ def validate_params(params: dict[str, Any]) -> None:
     from deephash.methods import list_methods
 
     methods = _check_sections(params, list_methods())
-    _check_dataset(params.get("dataset", {}), params.get("split", {}), params.get("cache", {}))
+    for dotted, types in TYPES.items():
+        node = section(params, dotted, {})
+        for key in node.keys() & types.keys():
+            check_type(node[key], types[key], f"{dotted}.{key}")
+    _check_dataset(params.get("dataset", {}), params.get("split", {}))
     _check_training(params, methods)
     _check_report(params.get("evaluate", {}), params.get("report", {}))
-    if "batch_size" in params.get("export", {}):
-        check_type(params["export"]["batch_size"], int, "export.batch_size")
 
 
 def _check_sections(params: dict[str, Any], registered: list[str]) -> list[str]:
@@ -129,8 +145,8 @@ def _check_sections(params: dict[str, Any], registered: list[str]) -> list[str]:
     return methods
 
 
-def _check_dataset(dataset: dict[str, Any], split: dict[str, Any], cache: dict[str, Any]) -> None:
-    """The adapter's name and every adapter section's options, the split protocol, the cache sizes."""
+def _check_dataset(dataset: dict[str, Any], split: dict[str, Any]) -> None:
+    """The adapter's name and every adapter section's options, and the split protocol."""
     from deephash.data import dataset_class, list_datasets
     from deephash.data.base import adapter_options
     from deephash.data.split import FIXED, PROTOCOLS
@@ -153,9 +169,6 @@ def _check_dataset(dataset: dict[str, Any], split: dict[str, Any], cache: dict[s
     protocol = split.get("protocol")
     if protocol is not None and protocol not in PROTOCOLS and protocol not in FIXED:
         raise unknown("protocol", protocol, [*PROTOCOLS, *FIXED], "split.protocol")
-    for key in ("size", "workers"):
-        if key in cache:
-            check_type(cache[key], int, f"cache.{key}")
 
 
 def _check_training(params: dict[str, Any], methods: list[str]) -> None:

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "stages"))
@@ -216,3 +218,63 @@ def test_not_yaml_names_the_file_and_line(tmp_path):
     path.write_text("train:\n  lr: [1\n", encoding="utf-8")
     with pytest.raises(DeephashError, match=rf"^{re.escape(str(path))}:\d+: not valid YAML"):
         common.load_params(path)
+
+
+def test_anchors_and_merge_keys_are_plain_yaml(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("base: &b {epochs: 3}\ntrain:\n  <<: *b\n  lr: 1\n", encoding="utf-8")
+    assert common.load_params(path, validate=False)["train"] == {"epochs": 3, "lr": 1}
+    with pytest.raises(DeephashError, match=r"params\.yaml:1: base: unknown top-level key"):
+        common.load_params(path)
+
+
+TOKENS = [*"ab: -[]{}&*!|>'\"#\n\t0123.e+%@`,?<", "train", "lr", "  ", "true", "7e-05"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.lists(st.sampled_from(TOKENS), max_size=40).map("".join))
+def test_no_text_fails_the_loader_with_anything_but_the_clear_error(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        common.load_params(path)
+    except DeephashError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+
+
+def _paths(node: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if not isinstance(node, dict):
+        return [prefix]
+    return (
+        [prefix, *[p for k, v in node.items() for p in _paths(v, (*prefix, k))]]
+        if prefix
+        else [p for k, v in node.items() for p in _paths(v, (k,))]
+    )
+
+
+DEFAULT_PARAMS = common.load_params(ROOT / "params.yaml")
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=False),
+    st.text(max_size=4),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.sampled_from(["a", "lr"]), st.integers(), max_size=1),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(_paths(DEFAULT_PARAMS)), value=VALUES)
+def test_any_value_anywhere_is_accepted_or_refused_clearly(where, value):
+    import copy
+
+    params = copy.deepcopy(DEFAULT_PARAMS)
+    node = params
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    try:
+        common.validate_params(params)
+    except DeephashError as exc:
+        assert "\n" not in str(exc)

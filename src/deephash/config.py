@@ -57,6 +57,8 @@ def _describe(expected: Any) -> str:
         return " or ".join(_describe(arg) for arg in typing.get_args(expected) if arg is not type(None))
     if origin is typing.Literal:
         return "one of " + ", ".join(map(str, typing.get_args(expected)))
+    if origin is list and typing.get_args(expected):
+        return f"a list, each {_describe(typing.get_args(expected)[0])}"
     return NAMES.get(origin or expected, getattr(expected, "__name__", str(expected)))
 
 
@@ -84,6 +86,9 @@ def check_type(value: Any, expected: Any, key: str) -> Any:
         return float(value)
     if base in (int, float) and isinstance(value, bool):
         raise _type_error(value, expected, key)
+    if base is list and isinstance(value, list) and typing.get_args(expected):
+        (item,) = typing.get_args(expected)
+        return [check_type(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if isinstance(base, type) and isinstance(value, base):
         return value
     raise _type_error(value, expected, key)
