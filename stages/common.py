@@ -34,9 +34,11 @@ SECTIONS: tuple[str, ...] = (
 )
 
 
-def load_params(path: str | Path = PARAMS, validate: bool = True) -> dict[str, Any]:
+def load_params(path: str | Path = PARAMS, validate: bool = True, training: bool = True) -> dict[str, Any]:
     """params.yaml read as YAML 1.2, the way DVC writes it (``7e-05`` is a float, ``yes`` a string),
-    and, unless ``validate`` is false, checked whole (see ``validate_params``) before a stage runs."""
+    and, unless ``validate`` is false, checked whole (see ``validate_params``) before a stage runs.
+    ``training=False`` skips what needs torch imported (methods, training configs): for the stages
+    that never import it (cache, evaluate), which would otherwise pay ~2 s CPU each."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -58,7 +60,7 @@ def load_params(path: str | Path = PARAMS, validate: bool = True) -> dict[str, A
     params = _plain(tree, "", lines)
     if validate:
         try:
-            validate_params(params)
+            validate_params(params, training)
         except DeephashError as exc:
             match = re.match(r"([\w.@-]+):", exc.message)
             key = match.group(1) if match else ""
@@ -101,19 +103,23 @@ TYPES: dict[str, dict[str, Any]] = {
 TYPES["split"] |= {"database": int | float | str, "train_in_database": bool}
 
 
-def validate_params(params: dict[str, Any]) -> None:
+def validate_params(params: dict[str, Any], training: bool = True) -> None:
     """Every section of a params dict checked at once, with full key paths: unknown keys and names
     (with the closest match), wrong types, options YAML turned into booleans, report metrics that
-    evaluate does not produce. Sections absent here are reported by the stage that reads them."""
-    from deephash.methods import list_methods
+    evaluate does not produce. Sections absent here are reported by the stage that reads them.
+    ``training=False`` leaves out the top-level keys, methods and training sections (they need torch)."""
+    if training:
+        from deephash.methods import list_methods
 
-    methods = _check_sections(params, list_methods())
+        methods = _check_sections(params, list_methods())
+        _check_training(params, methods)
+    elif "preset" in params:
+        check_preset(params["preset"])
     for dotted, types in TYPES.items():
-        node = section(params, dotted, {})
+        node = check_type(section(params, dotted, {}), dict, dotted)
         for key in node.keys() & types.keys():
             check_type(node[key], types[key], f"{dotted}.{key}")
     _check_dataset(params.get("dataset", {}), params.get("split", {}))
-    _check_training(params, methods)
     _check_report(params.get("evaluate", {}), params.get("report", {}))
 
 

@@ -265,8 +265,8 @@ VALUES = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(where=st.sampled_from(_paths(DEFAULT_PARAMS)), value=VALUES)
-def test_any_value_anywhere_is_accepted_or_refused_clearly(where, value):
+@given(where=st.sampled_from(_paths(DEFAULT_PARAMS)), value=VALUES, training=st.booleans())
+def test_any_value_anywhere_is_accepted_or_refused_clearly(where, value, training):
     import copy
 
     params = copy.deepcopy(DEFAULT_PARAMS)
@@ -275,6 +275,19 @@ def test_any_value_anywhere_is_accepted_or_refused_clearly(where, value):
         node = node[key]
     node[where[-1]] = value
     try:
-        common.validate_params(params)
+        common.validate_params(params, training)
     except DeephashError as exc:
         assert "\n" not in str(exc)
+
+
+def test_the_stages_without_torch_check_params_without_importing_it(tmp_path):
+    """cache and evaluate never import torch; their check leaves out the training sections."""
+    code = (
+        "import sys; sys.path.insert(0, 'stages'); import common; "
+        "common.load_params('params.yaml', training=False); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+    path = with_value(tmp_path, "evaluate", "topk", "[100, 1000, al]")
+    with pytest.raises(DeephashError, match=r"evaluate\.topk: expected positive integers or 'all', got 'al'"):
+        common.load_params(path, training=False)
