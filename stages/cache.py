@@ -15,7 +15,7 @@ def main() -> None:
     p.add_argument("--split", default="data/split", help="split stage output (default: %(default)s)")
     p.add_argument("--out", default="data/cache", help="output directory (default: %(default)s)")
     args = p.parse_args()
-    params = load_params(args.params)
+    params = load_params(args.params, training=False)
     size = section(params, "cache.size")
     if not isinstance(size, int) or size < 0:
         raise DeephashError(f"cache.size: expected an image side >= 0 (0 = native size), got {size!r}")

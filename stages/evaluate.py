@@ -22,7 +22,7 @@ def main() -> None:
     p.add_argument("--plots", default="plots", help="plots root: pr/, pn/, figures/ and gallery/ under it")
     p.add_argument("--cache", default="data/cache", help="image cache of the codes' query and database lists")
     args = p.parse_args()
-    all_params = load_params(args.params)
+    all_params = load_params(args.params, training=False)
     params = section(all_params, "evaluate")
     topk = parse_topk(params["topk"])
     shown = int(section(all_params, "evaluate.gallery.queries"))

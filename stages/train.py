@@ -13,6 +13,7 @@ from pathlib import Path
 from common import check_bits, live_callback, load_params, matrix_parser, run, section
 from deephash.atomic import write_json
 from deephash.checkpoint import save_model
+from deephash.config import merge_train
 from deephash.data.arrays import load_arrays
 from deephash.data.split import read_split, split_dataset_name
 from deephash.errors import DeephashError
@@ -36,10 +37,11 @@ def main() -> None:
     params = load_params(args.params)
     shared = dict(section(params, "train"))
     backbone_params = dict(shared.pop("backbone"))
-    overrides = dict(section(params, f"{args.method}.train") or {})
-    train_keys = {f.name for f in fields(TrainConfig)}
-    method_params = {k: v for k, v in overrides.items() if k not in train_keys}
-    config = TrainConfig.from_params({**shared, **{k: v for k, v in overrides.items() if k in train_keys}})
+    merged = merge_train(shared, section(params, f"{args.method}.train"), [f.name for f in fields(TrainConfig)])
+    for line in merged.lines(args.method):  # the effective config: what the shared train section does not say
+        print(line, file=sys.stderr)
+    method_params = merged.method
+    config = TrainConfig.from_params(merged.train, f"{args.method}.train")
 
     split = read_split(args.split)
     data = load_arrays(args.cache, split.train, "train")
@@ -70,6 +72,7 @@ def main() -> None:
         "backbone": backbone_params,
         "method_params": method_params,
         "train": asdict(config),
+        "overrides": merged.overrides,
     }
     targets = Path(args.targets)
     checkpoint = Checkpoint(

@@ -99,7 +99,7 @@ def test_bad_image_stops_the_cache_stage_and_writes_nothing(project):
     (project / "lists" / query).write_bytes(b"\xff\xd8\xff\xe0 truncated")
     out = run_stage("cache.py", project)
     last = out.stderr.strip().splitlines()[-1]  # after the progress bars, one line
-    assert out.returncode == 2 and last.startswith("error: ") and f"{query}: unreadable or truncated image" in last
+    assert out.returncode == 2 and last.startswith("deephash: ") and f"{query}: unreadable or truncated image" in last
     assert not (project / "data/cache").exists()
 
 
@@ -109,5 +109,5 @@ def test_bad_list_stops_the_split_stage_and_writes_nothing(project):
     out = run_stage("split.py", project)
     assert out.returncode == 2
     expected = f"all.txt:25: listed image 'img/missing.jpg' not found under {project / 'lists'}"
-    assert out.stderr.startswith("error: ") and out.stderr.strip().endswith(expected)
+    assert out.stderr.startswith("deephash: ") and out.stderr.strip().endswith(expected)
     assert not (project / "data").exists() and not (project / "metrics").exists()

@@ -31,5 +31,5 @@ def test_options_live_under_the_adapters_name():
     params = {"name": "digits-mosaic", "root": "", "digits-mosaic": {"query": 5}, "digit-pairs": {"per_class": 9}}
     name, adapter = dataset_from_params(params)
     assert name == "digits-mosaic" and adapter.counts["query"] == 5
-    with pytest.raises(DeephashError, match=r"dataset\.name: unknown dataset 'cifar1000' \(known: aircraft"):
+    with pytest.raises(DeephashError, match=r"dataset\.name: unknown dataset 'cifar1000' \(did you mean cifar100\?"):
         create_dataset("cifar1000")

@@ -25,7 +25,7 @@ def make_logits(rng, n_per_class=20, classes=5):
     return logits, labels
 
 
-@pytest.mark.parametrize("mask", ["predicted", "true"])
+@pytest.mark.parametrize("mask", ["predicted", "label"])
 @pytest.mark.parametrize("order", ["paper", "code"])
 def test_similarity_shape_range_and_diagonal(rng, mask, order):
     logits, labels = make_logits(rng)
@@ -61,7 +61,7 @@ def test_paper_order_values():
 def test_code_order_symmetrises_raw_sums_first():
     logits = np.log(np.array([[8.0, 1.0, 3.0], [8.0, 1.0, 3.0], [1.0, 8.0, 3.0], [1.0, 3.0, 8.0]]))
     labels = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.uint8)
-    s = class_similarity(logits, labels, mask="true", order="code")
+    s = class_similarity(logits, labels, mask="label", order="code")
     sums = np.array([[0, 0.5, 1.5], [0.25, 0, 0.75], [0.25, 0.75, 0]])
     sym = (sums + sums.T) / 2
     centred = sym - sym.mean(axis=1, keepdims=True)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deephash.errors import DeephashError
+from deephash.errors import DeephashError, debugging, exit_on_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,6 +185,7 @@ def _encoded_queries(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deephash", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="tracebacks for bad input too (or DEEPHASH_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("centers", help="SHC semantic hash centres from your own similarity matrix")
@@ -223,9 +224,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except DeephashError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_on_error(lambda: args.func(args), debug=args.debug or debugging([]))

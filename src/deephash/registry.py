@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from deephash.config import suggest
 from deephash.errors import DeephashError
 
 T = TypeVar("T")
@@ -34,8 +35,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             where = f"{key}: " if key else ""
-            known = ", ".join(sorted(self._entries))
-            raise DeephashError(f"{where}unknown {self.kind} {name!r} (known: {known})") from None
+            raise DeephashError(f"{where}unknown {self.kind} {name!r} ({suggest(name, self._entries)})") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

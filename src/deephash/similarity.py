@@ -4,13 +4,13 @@ For each training image, one logit is masked and the softmax over the remaining 
 other classes the image resembles; aggregated per class, centred and scaled per row to [-1, 1],
 symmetrised, with a diagonal of 1. Two choices differ between the paper and the released code:
 
-- ``mask``: ``predicted`` masks the arg-max logit (paper); ``true`` masks the ground-truth class
+- ``mask``: ``predicted`` masks the arg-max logit (paper); ``label`` masks the ground-truth class
   (code). They agree on correctly classified images.
 - ``order``: ``paper`` averages per class, normalises each row, then symmetrises (S is exactly
   symmetric); ``code`` sums per class and symmetrises the raw sums before normalising (S is
   not exactly symmetric, and larger classes weigh more).
 
-A multi-label image contributes to the row of each of its labels; with ``mask: true`` all of its
+A multi-label image contributes to the row of each of its labels; with ``mask: label`` all of its
 labels are masked. (The released code reduces such images to their first label.)
 """
 
@@ -23,7 +23,7 @@ from deephash.errors import DeephashError
 from deephash.models import Backbone, HashingNetwork, LinearHead
 from deephash.train import Batch, EpochCallback, ImageArrays, Objective, TrainConfig, fit, predict
 
-MASKS = ("predicted", "true")
+MASKS = ("predicted", "label")
 ORDERS = ("paper", "code")
 
 
@@ -54,7 +54,7 @@ def class_similarity(
     num = labels.shape[1]
     if num < 2:
         raise DeephashError("a class similarity needs at least 2 classes")
-    if mask == "true":
+    if mask == "label":
         masked = labels
     else:
         masked = np.zeros_like(labels)

@@ -77,7 +77,13 @@ def update_codes(codes: Tensor, relaxed: Tensor, rows: Tensor, target: Tensor, g
 
 @register_method("semicon")
 class Semicon(HashingMethod):
-    defaults: ClassVar[dict[str, Any]] = {"alpha": 0.15, "gamma": 200.0, "num_samples": 2000, "max_epoch": 3, "seed": 0}
+    defaults: ClassVar[dict[str, Any]] = {
+        "alpha": 0.15,
+        "gamma": 200.0,
+        "num_samples": 2000,
+        "max_epoch": 3,
+        "sample_seed": 0,
+    }
     # buffers (register_buffer): declared so that type checkers see tensors, not Tensor | Module
     labels: Tensor
     codes: Tensor
@@ -90,7 +96,7 @@ class Semicon(HashingMethod):
         for key in ("num_samples", "max_epoch"):
             if int(self.hparams[key]) < 1:
                 raise DeephashError(f"semicon.train.{key}: must be >= 1, got {self.hparams[key]}")
-        self.generator = torch.Generator().manual_seed(int(self.hparams["seed"]))
+        self.generator = torch.Generator().manual_seed(int(self.hparams["sample_seed"]))
         self.register_buffer("labels", torch.zeros(0, num_classes))
         self.register_buffer("codes", torch.zeros(0, bits))
         self.register_buffer("relaxed", torch.zeros(0, bits))
