@@ -18,7 +18,9 @@ def bucket_stats(packed_codes: np.ndarray, bits: int) -> dict[str, float]:
       bit j is 1; 0 when every bit splits the set in half, 1 when every bit is constant.
     """
     if packed_codes.ndim != 2 or len(packed_codes) == 0 or packed_codes.shape[1] * 8 != bits:
-        raise DeephashError(f"expected non-empty packed codes of {bits} bits, got an array of shape {packed_codes.shape}")
+        raise DeephashError(
+            f"expected non-empty packed codes of {bits} bits, got an array of shape {packed_codes.shape}"
+        )
     _, counts = np.unique(packed_codes, axis=0, return_counts=True)
     ones = np.unpackbits(packed_codes, axis=1, count=bits).mean(axis=0)
     return {
