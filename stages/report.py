@@ -9,7 +9,6 @@ from typing import Any
 from common import check_bits, load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json, write_text
 from deephash.errors import DeephashError
-from deephash.methods import method_class
 from deephash.report import (
     Stat,
     Stats,
@@ -95,10 +94,11 @@ def main() -> None:
     degenerate = {
         (m, b) for m in methods for b in bits if any(v["largest_bucket"] > DEGENERATE for v in per_seed[m][b].values())
     }
-    centred = [m for m in methods if method_class(m).prestage == "centers"]
-    centres = exact_stats(
-        {m: {b: read_metrics(metrics / "prestage" / f"{m}-{b}.json", CENTER_KEYS) for b in bits} for m in centred}
-    )
+    prestages = {
+        m: {b: read_metrics(metrics / "prestage" / f"{m}-{b}.json", ["prestage"]) for b in bits} for m in methods
+    }
+    centred = [m for m in methods if prestages[m][bits[0]]["prestage"] == "centers"]
+    centres = exact_stats({m: {b: {k: prestages[m][b][k] for k in CENTER_KEYS} for b in bits} for m in centred})
 
     write_json(out / "metrics.json", headline(stats, curve_metric, len(seeds)))
     full = summary(stats, per_seed)

@@ -1,4 +1,4 @@
-"""Stage `train@<method>-<bits>`: train the hashing network (SHC stage 3 for `shc`)."""
+"""Stage `train@<method>-<bits>-<seed>`: train the hashing network (SHC stage 3 for `shc`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from deephash.train import TrainConfig, fit, is_main_process, seed_everything
 def main() -> None:
     p = matrix_parser(__doc__)
     p.add_argument("--cache", default="data/cache")
-    p.add_argument("--targets", required=True, help="the method's pre-stage outputs (targets/<method>)")
-    p.add_argument("--out", required=True, help="model directory (models/<method>-<bits>)")
+    p.add_argument("--seed", type=int, required=True, help="training seed (one of params.yaml: seeds)")
+    p.add_argument("--targets", required=True, help="the method's pre-stage outputs (targets/<method>-<bits>)")
+    p.add_argument("--out", required=True, help="model directory (models/<method>-<bits>-<seed>)")
     p.add_argument("--live", required=True, help="DVCLive directory for the training curves")
     args = p.parse_args()
     bits = check_bits(args.bits)
@@ -27,7 +28,9 @@ def main() -> None:
     overrides = dict(section(params, f"{args.method}.train") or {})
     train_keys = {f.name for f in fields(TrainConfig)}
     method_params = {k: v for k, v in overrides.items() if k not in train_keys}
-    config = TrainConfig.from_params({**shared, **{k: v for k, v in overrides.items() if k in train_keys}})
+    config = TrainConfig.from_params(
+        {**shared, **{k: v for k, v in overrides.items() if k in train_keys}, "seed": args.seed}
+    )
 
     split = read_split(args.split)
     data = load_arrays(args.cache, split.train, "train")

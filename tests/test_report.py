@@ -133,8 +133,9 @@ def fake_outputs(root: Path, methods: list[str], bits: list[int], seeds: list[in
     (root / "metrics" / "prestage").mkdir(parents=True, exist_ok=True)
     for i, m in enumerate(methods):
         for b in bits:
+            centres = {"prestage": "centers", "s_loss": 0.1 * (i + 1), "min_distance": b // 2, "d": b // 3}
             (root / "metrics" / "prestage" / f"{m}-{b}.json").write_text(
-                json.dumps({"s_loss": 0.1 * (i + 1), "min_distance": b // 2, "d": b // 3})
+                json.dumps(centres if m == "shc" else {"prestage": None})
             )
             for s in seeds:
                 metrics = {"map@100": 0.5 + i / 10 + s / 100, "map@all": 0.4 + b / 1000, "p@1": 1.0}
