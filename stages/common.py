@@ -26,6 +26,7 @@ SECTIONS: tuple[str, ...] = (
     "cache",
     "methods",
     "bits",
+    "seeds",
     "similarity",
     "train",
     "report",
@@ -130,7 +131,7 @@ def _check_sections(params: dict[str, Any], registered: list[str]) -> list[str]:
     for key, value in params.items():
         if key not in SECTIONS and key not in registered:
             raise DeephashError(f"{key}: unknown top-level key ({suggest(key, [*SECTIONS, *registered])})")
-        expected = {"preset": str, "methods": list, "bits": list}.get(key, dict)
+        expected = {"preset": str, "methods": list, "bits": list, "seeds": list}.get(key, dict)
         check_type(value, expected | None if key in registered else expected, key)
     if "preset" in params:
         check_preset(params["preset"])
@@ -142,6 +143,11 @@ def _check_sections(params: dict[str, Any], registered: list[str]) -> list[str]:
             raise unknown("method", name, registered, "methods")
     for bits in params.get("bits", []):
         check_bits(bits)
+    seeds = params.get("seeds", [0])
+    if not seeds or any(not isinstance(seed, int) or isinstance(seed, bool) or seed < 0 for seed in seeds):
+        raise DeephashError(f"seeds: expected a non-empty list of non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise DeephashError(f"seeds: {seeds!r} repeats a seed (each seed names its own stages)")
     for name in registered:
         known = [k for k in ("train", method_class(name).prestage) if k]
         for key, value in (params.get(name) or {}).items():

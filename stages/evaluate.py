@@ -1,4 +1,5 @@
-"""Stage `evaluate@<method>-<bits>`: retrieval metrics, PR and P@N curves, their figure and a gallery."""
+"""Stage `evaluate@<method>-<bits>-<seed>`: retrieval metrics and collapse diagnostics, PR and P@N curves,
+their figure and a gallery."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from common import load_params, parser, run, section
 from deephash.atomic import write_json, write_text
 from deephash.codes import read_codes
 from deephash.data.cache import load_cache
+from deephash.diagnostics import bucket_stats
 from deephash.errors import DeephashError
 from deephash.gallery import codes_gallery
 from deephash.metrics import evaluate_codes, parse_topk
@@ -16,7 +18,8 @@ from deephash.report import curve_csv, retrieval_figure
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("key", help="<method>-<bits>, names the outputs")
+    p.add_argument("key", help="<method>-<bits>-<seed>, names the outputs")
+    p.add_argument("--seed", type=int, required=True, help="the training seed of the codes (for the figure's title)")
     p.add_argument("--codes", required=True, help="codes file of the export stage")
     p.add_argument("--metrics", required=True, help="metrics JSON (metrics/<key>.json)")
     p.add_argument("--plots", default="plots", help="plots root: pr/, pn/, figures/ and gallery/ under it")
@@ -31,6 +34,7 @@ def main() -> None:
         raise DeephashError(f"evaluate.gallery: queries and topk must be >= 1, got {shown} and {nearest}")
     codes = read_codes(args.codes)
     result = evaluate_codes(codes.query, codes.database, codes.bits, topk=topk, pn=params["pn"])
+    result.metrics.update(bucket_stats(codes.database.codes, codes.bits))  # collapse: few, crowded buckets
     write_json(Path(args.metrics), result.metrics)
     plots = Path(args.plots)
     write_text(plots / "pr" / f"{args.key}.csv", curve_csv(result.pr_curve))
@@ -38,7 +42,7 @@ def main() -> None:
     retrieval_figure(
         {args.key: result.pr_curve},
         {args.key: result.pn_curve},
-        f"{args.key} on {codes.dataset}",
+        f"{codes.method}, {codes.bits} bits, seed {args.seed} ({codes.dataset})",
         plots / "figures" / f"{args.key}.png",
     )
     images = {}

@@ -1,4 +1,4 @@
-"""Stage `train@<method>-<bits>`: train the hashing network (SHC stage 3 for `shc`).
+"""Stage `train@<method>-<bits>-<seed>`: train the hashing network (SHC stage 3 for `shc`).
 
 Every epoch is checkpointed to ``--checkpoint`` (a persisted DVC output): a run killed and started
 again with the same params, data and code resumes from its last complete epoch.
@@ -27,8 +27,9 @@ from deephash.validation import validation_map
 def main() -> None:
     p = matrix_parser(__doc__)
     p.add_argument("--cache", default="data/cache")
-    p.add_argument("--targets", required=True, help="the method's pre-stage outputs (targets/<method>)")
-    p.add_argument("--out", required=True, help="model directory (models/<method>-<bits>)")
+    p.add_argument("--seed", type=int, required=True, help="training seed (one of params.yaml: seeds)")
+    p.add_argument("--targets", required=True, help="the method's pre-stage outputs (targets/<method>-<bits>)")
+    p.add_argument("--out", required=True, help="model directory (models/<method>-<bits>-<seed>)")
     p.add_argument("--live", required=True, help="DVCLive directory for the training curves")
     p.add_argument("--checkpoint", required=True, help="resume directory, kept across runs (checkpoints/<key>)")
     p.add_argument("--metrics", required=True, help="selected epoch and its validation mAP (metrics/train/<key>.json)")
@@ -41,7 +42,7 @@ def main() -> None:
     for line in merged.lines(args.method):  # the effective config: what the shared train section does not say
         print(line, file=sys.stderr)
     method_params = merged.method
-    config = TrainConfig.from_params(merged.train, f"{args.method}.train")
+    config = TrainConfig.from_params({**merged.train, "seed": args.seed}, f"{args.method}.train")
 
     split = read_split(args.split)
     data = load_arrays(args.cache, split.train, "train")
@@ -60,7 +61,7 @@ def main() -> None:
     seed_everything(config.seed)  # the network's initial weights come from the seed too
     backbone = create_backbone(in_channels=data.channels, key="train.backbone", **backbone_params)
     network = method.build_network(backbone)
-    key = f"{args.method}-{bits}"
+    key = f"{args.method}-{bits}-{args.seed}"
     model_config = {
         "method": args.method,
         "bits": bits,

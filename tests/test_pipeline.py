@@ -56,9 +56,6 @@ def make_repo(path: Path, override: dict) -> Path:
     for name in ("dvc.yaml", "stages", "src"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
-    for readme in (ROOT / "targets").glob("*/README.md"):
-        (path / readme.parent.relative_to(ROOT)).mkdir(parents=True, exist_ok=True)
-        shutil.copy(readme, path / readme.relative_to(ROOT))
     params = deep_update(yaml.safe_load((ROOT / "params.yaml").read_text()), override)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], path)
@@ -79,35 +76,43 @@ def dvc(path: Path, *args: str) -> str:
 def pipeline(tmp_path_factory) -> Path:
     repo = make_repo(tmp_path_factory.mktemp("e2e") / "repo", {**TINY, "methods": ["shc"]})
     first = dvc(repo, "repro")
+    # pre-stages only for the methods in `methods`: no csq centres, no SHC ablations, no SSDH pairs
     assert stages_run(first) == {
         "split",
         "cache",
         "similarity",
-        "centers@shc-16",
-        "centers@csq-16",  # the centres stages list every centre method, the SHC ablations included
-        "centers@shc_dist-16",
-        "centers@shc_sem-16",
-        "pseudo_similarity",
-        "train@shc-16",
-        "export@shc-16",
-        "evaluate@shc-16",
+        "prestage@shc-16",
+        "train@shc-16-0",
+        "export@shc-16-0",
+        "evaluate@shc-16-0",
         "report",
     }
     return repo
 
 
 def test_outputs_exist_and_parse(pipeline):
-    codes = read_codes(pipeline / "codes" / "shc-16.h5")
+    codes = read_codes(pipeline / "codes" / "shc-16-0.h5")
     assert codes.bits == 16 and codes.method == "shc" and codes.dataset == "digit-pairs"  # the default dataset
     assert codes.query.codes.shape == (500, 2) and codes.database.codes.shape == (3500, 2)
-    metrics = json.loads((pipeline / "metrics" / "shc-16.json").read_text())
-    assert {"map@10", "map@all", "map_tieaware@10", "map_tieaware@all", "precision@r2", "p@1", "p@10"} == set(metrics)
-    assert all(0 <= v <= 1 for v in metrics.values())
-    centers = json.loads((pipeline / "metrics" / "centers" / "shc-16.json").read_text())
+    metrics = json.loads((pipeline / "metrics" / "shc-16-0.json").read_text())
+    diagnostics = {"distinct_codes", "largest_bucket", "bit_imbalance"}
+    assert {
+        "map@10",
+        "map@all",
+        "map_tieaware@10",
+        "map_tieaware@all",
+        "precision@r2",
+        "p@1",
+        "p@10",
+    } | diagnostics == set(metrics)
+    assert all(0 <= v <= 1 for k, v in metrics.items() if k != "distinct_codes")
+    assert 1 <= metrics["distinct_codes"] <= 3500
+    centers = json.loads((pipeline / "metrics" / "prestage" / "shc-16.json").read_text())
     assert centers["min_distance"] >= centers["d"] == 4  # Gilbert-Varshamov, 100 classes at 16 bits
     assert (pipeline / "data" / "similarity" / "S.png").stat().st_size > 1000
-    assert (pipeline / "plots" / "pr" / "shc-16.csv").read_text().startswith("radius,precision,recall")
-    assert (pipeline / "plots" / "figures" / "shc-16.png").exists()
+    assert (pipeline / "plots" / "pr" / "shc-16-0.csv").read_text().startswith("radius,precision,recall")
+    assert (pipeline / "plots" / "figures" / "shc-16-0.png").exists()
+    assert sorted(p.name for p in (pipeline / "targets" / "shc-16").iterdir()) == ["centers-16.npy"]
 
 
 def test_status_clean_and_second_repro_runs_nothing(pipeline):
@@ -119,7 +124,7 @@ def test_changing_train_lr_reruns_only_downstream(pipeline):
     run(["git", "add", "-A"], pipeline)
     run(["git", "commit", "-qm", "baseline"], pipeline)
     out = dvc(pipeline, "exp", "run", "-S", "train.lr=0.002")
-    assert stages_run(out) == {"train@shc-16", "export@shc-16", "evaluate@shc-16", "report"}
+    assert stages_run(out) == {"train@shc-16-0", "export@shc-16-0", "evaluate@shc-16-0", "report"}
     assert "up to date" in dvc(pipeline, "status")
 
 
@@ -127,8 +132,8 @@ def test_changing_the_k_list_reruns_only_evaluate_and_the_report(pipeline):
     params = yaml.safe_load((pipeline / "params.yaml").read_text())
     params["evaluate"]["topk"] = [5, "all"]
     (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert stages_run(dvc(pipeline, "repro")) == {"evaluate@shc-16", "report"}
-    assert "map@5" in json.loads((pipeline / "metrics" / "shc-16.json").read_text())
+    assert stages_run(dvc(pipeline, "repro")) == {"evaluate@shc-16-0", "report"}
+    assert "map@5" in json.loads((pipeline / "metrics" / "shc-16-0.json").read_text())
 
 
 def test_failed_stage_leaves_no_artefact(pipeline):

@@ -1,10 +1,12 @@
-"""Figures and tables: the similarity heatmap, PR and P@N figures, and the comparison report."""
+"""Figures and tables: the similarity heatmap, PR and P@N figures, and the comparison report over seeds."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+import statistics
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -29,13 +31,15 @@ def save_figure(fig: plt.Figure, path: str | Path) -> None:
 
 
 def similarity_heatmap(similarity: np.ndarray, classes: Sequence[str], path: str | Path) -> None:
+    """S as an image that fits a page (at most 10 x 8.5 inches); class names on the axes up to 60 classes."""
     num = len(classes)
-    side = min(4 + 0.25 * num, 30)
+    side = min(4 + 0.12 * num, 10)
     fig, ax = plt.subplots(figsize=(side, side * 0.85))
     image = ax.imshow(similarity, cmap="RdBu_r", vmin=-1, vmax=1)
     if num <= 60:
-        ax.set_xticks(range(num), classes, rotation=90, fontsize=8)
-        ax.set_yticks(range(num), classes, fontsize=8)
+        size = 8 if num <= 40 else 6
+        ax.set_xticks(range(num), classes, rotation=90, fontsize=size)
+        ax.set_yticks(range(num), classes, fontsize=size)
     ax.set_title("class similarity S (SHC stage 1)")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
@@ -111,46 +115,129 @@ def read_metrics(path: str | Path, required: Sequence[str] = ()) -> dict[str, fl
     return data
 
 
-def nested_metrics(results: Results) -> dict[str, dict[str, dict[str, float]]]:
-    """``{method: {b<bits>: metrics}}``: one file whose columns read ``shc.b64.map@all`` in ``dvc exp show``."""
-    return {method: {f"b{bits}": dict(m) for bits, m in by_bits.items()} for method, by_bits in results.items()}
+@dataclass(frozen=True)
+class Stat:
+    """One table cell: the mean over ``n`` seeds and their sample sd (None when n = 1: unknown).
+
+    A deterministic value (a centres report: no seed axis) is ``Stat(value, 0.0, 1)``, exact.
+    """
+
+    mean: float
+    sd: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stat:
+        if not values:
+            raise ValueError("no values to summarise")
+        n = len(values)  # statistics' exact sums: equal values give sd 0.0, the same bytes on every machine
+        return cls(statistics.fmean(values), statistics.stdev(values) if n > 1 else None, n)
+
+    @classmethod
+    def exact(cls, value: float) -> Stat:
+        return cls(float(value), 0.0, 1)
+
+
+#: stats[method][bits][metric]: one cell each
+Stats = Mapping[str, Mapping[int, Mapping[str, Stat]]]
+
+
+def summarize(per_seed: Mapping[str, Mapping[int, Mapping[int, Mapping[str, float]]]], keys: Sequence[str]) -> Stats:
+    """``per_seed[method][bits][seed][metric]`` -> mean, sd and n over the seeds of each ``keys`` metric."""
+    return {
+        m: {b: {k: Stat.of([seeds[s][k] for s in seeds]) for k in keys} for b, seeds in by_bits.items()}
+        for m, by_bits in per_seed.items()
+    }
+
+
+def exact_stats(results: Results) -> Stats:
+    return {
+        m: {b: {k: Stat.exact(v) for k, v in row.items()} for b, row in by_bits.items()}
+        for m, by_bits in results.items()
+    }
+
+
+def rank_column(cells: Mapping[str, Stat], lower_is_better: bool = False) -> dict[str, str]:
+    """``best``, ``tie`` or ``""`` per method of one column.
+
+    The method with the best mean is the column's best only if it beats every other method by more
+    than the larger of their two sds (|mean_a - mean_b| > max(sd_a, sd_b)); the methods within that
+    margin of it are tied with it, and then the best and those are all marked ``tie``. Nothing is
+    marked when any sd is unknown (one seed gives no sd, so no difference can be told from noise).
+    Exact values (sd 0) reduce to "the strict best; equal values tie".
+    """
+    if len(cells) < 2 or any(c.sd is None for c in cells.values()):
+        return dict.fromkeys(cells, "")
+    sign = -1.0 if lower_is_better else 1.0
+    best = max(cells, key=lambda m: sign * cells[m].mean)
+    top = cells[best]
+    tied = [m for m, c in cells.items() if m != best and abs(top.mean - c.mean) <= max(top.sd or 0.0, c.sd or 0.0)]
+    marks = dict.fromkeys(cells, "")
+    for m in tied:
+        marks[m] = "tie"
+    marks[best] = "tie" if tied else "best"
+    return marks
 
 
 def comparison_table(
-    results: Results, bits: Sequence[int], columns: Sequence[str], lower_is_better: bool = False
+    stats: Stats,
+    bits: Sequence[int],
+    columns: Sequence[str],
+    lower_is_better: bool = False,
+    show_n: bool = True,
+    rank: bool = True,
+    degenerate: Collection[tuple[str, int]] = (),
 ) -> str:
-    """Markdown: methods as rows, (bits, column) as columns, the best of each column in bold.
-
-    Values are shown to 4 decimals (integers as such) and every value that ties the best as shown is bold.
-    """
+    """Markdown: methods as rows, (bits, column) as columns, mean ± sd per cell; a column's clear
+    best in bold, methods tied for best in italics (``rank_column``; none when not ``rank``); a cell of a ``degenerate``
+    (method, bits) carries a dagger. Values are shown to 4 decimals (integers as such)."""
     keys = [(b, c) for b in bits for c in columns]
-    shown = {m: {k: _cell(results[m][k[0]][k[1]]) for k in keys} for m in results}
-    pick = min if lower_is_better else max
-    best = {k: pick(float(shown[m][k]) for m in results) for k in keys}
-    lines = [
-        "| method | " + " | ".join(f"{c} ({b} bits)" for b, c in keys) + " |",
-        "|---|" + "---:|" * len(keys),
-    ]
-    for method in results:
-        cells = [f"**{shown[method][k]}**" if float(shown[method][k]) == best[k] else shown[method][k] for k in keys]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    marks = {
+        k: rank_column({m: stats[m][k[0]][k[1]] for m in stats}, lower_is_better) if rank else dict.fromkeys(stats, "")
+        for k in keys
+    }
+    style = {"best": "**{}**", "tie": "_{}_", "": "{}"}
+    head = "| method | " + ("n | " if show_n else "") + " | ".join(f"{c} ({b} bits)" for b, c in keys) + " |"
+    lines = [head, "|---|" + "---:|" * (len(keys) + show_n)]
+    for method in stats:
+        cells = []
+        for k in keys:
+            text = style[marks[k][method]].format(_stat_cell(stats[method][k[0]][k[1]]))
+            cells.append(text + (" †" if (method, k[0]) in degenerate else ""))
+        n = "/".join(str(v) for v in sorted({stats[method][b][c].n for b, c in keys}))
+        lines.append(f"| {method} | " + (f"{n} | " if show_n else "") + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _stat_cell(stat: Stat) -> str:
+    return f"{_cell(stat.mean)} ± {stat.sd:.4f}" if stat.n > 1 and stat.sd is not None else _cell(stat.mean)
 
 
 def _cell(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
 
 
-def metric_vs_bits_csv(results: Results, bits: Sequence[int], metric: str) -> str:
-    """One row per code length, one column per method (what the mAP-vs-bits plot reads)."""
-    points = [{"bits": b, **{m: results[m][b][metric] for m in results}} for b in bits]
+def mean_curve(curves: Sequence[Sequence[Mapping[str, float]]]) -> list[dict[str, float]]:
+    """The pointwise mean of curves of equal length and keys (one per seed)."""
+    if not curves or any(len(c) != len(curves[0]) for c in curves):
+        raise DeephashError(f"curves of lengths {[len(c) for c in curves]} cannot be averaged")
+    return [{k: float(np.mean([c[i][k] for c in curves])) for k in curves[0][i]} for i in range(len(curves[0]))]
+
+
+def metric_vs_bits_csv(stats: Stats, bits: Sequence[int], metric: str) -> str:
+    """One row per code length, one column of means per method (what the metric-vs-bits plot reads)."""
+    points = [{"bits": b, **{m: stats[m][b][metric].mean for m in stats}} for b in bits]
     return curve_csv(points)
 
 
-def metric_vs_bits_figure(results: Results, bits: Sequence[int], metric: str, path: str | Path) -> None:
+def metric_vs_bits_figure(stats: Stats, bits: Sequence[int], metric: str, path: str | Path) -> None:
+    """Means with their sd as error bars (none for one seed)."""
     fig, ax = plt.subplots(figsize=(5, 4))
-    for method in results:
-        ax.plot(bits, [results[method][b][metric] for b in bits], marker="o", label=method)
+    for method in stats:
+        cells = [stats[method][b][metric] for b in bits]
+        ax.errorbar(
+            bits, [c.mean for c in cells], yerr=[c.sd or 0.0 for c in cells], marker="o", capsize=3, label=method
+        )
     ax.set(xlabel="bits", ylabel=metric, title=f"{metric} by code length", xticks=list(bits))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
