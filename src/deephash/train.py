@@ -87,6 +87,9 @@ class Objective(nn.Module):
     #: False for unsupervised objectives: their training never reads a label
     supervised: ClassVar[bool] = True
 
+    def begin_training(self, model: nn.Module, data: ImageArrays, config: TrainConfig) -> None:
+        """Hook before the first epoch: closed-form methods (LSH, ITQ) fit their whole network here."""
+
     def begin_epoch(self, epoch: int, model: nn.Module, data: ImageArrays) -> None:
         """Hook for per-epoch work outside SGD (HashNet's continuation, ADSH's code update)."""
 
@@ -238,6 +241,9 @@ def fit(
     rank, world = init_distributed(device)
     model.to(device)
     objective.to(device)
+    objective.begin_training(model, data, config)
+    if config.epochs == 0:  # nothing for SGD to do (a closed-form method's network is already fitted)
+        return model
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
