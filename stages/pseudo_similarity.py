@@ -10,12 +10,14 @@ from common import load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json
 from deephash.data.arrays import load_arrays
 from deephash.data.split import read_split
+from deephash.methods.features import feature_extractor, image_features
 from deephash.methods.ssdh import (
-    PSEUDO_FILE,
+    FEATURES_FILE,
+    THRESHOLDS_FILE,
     PseudoSimilarityConfig,
-    image_features,
-    label_agreement,
-    pseudo_similarity,
+    fit_thresholds,
+    pair_report,
+    unit_rows,
 )
 from deephash.models import create_backbone
 
@@ -33,14 +35,16 @@ def main() -> None:
     backbone = None
     if config.features == "backbone":
         backbone = create_backbone(in_channels=data.channels, key="ssdh.pseudo_similarity.backbone", **config.backbone)
-    features = image_features(data, config.features, backbone, config.batch_size)
-    pseudo, stats = pseudo_similarity(features, config.alpha, config.beta, config.bins)
-    with atomic_path(Path(args.out) / PSEUDO_FILE) as tmp, tmp.open("wb") as f:
-        np.save(f, pseudo)
-    report = {"features": config.features, "images": len(data), **stats, **label_agreement(pseudo, data.labels)}
+    extractor = feature_extractor(config.features, backbone)
+    unit = unit_rows(image_features(extractor, data, batch_size=config.batch_size))
+    stats = fit_thresholds(unit, config.alpha, config.beta, config.bins)
+    with atomic_path(Path(args.out) / FEATURES_FILE) as tmp, tmp.open("wb") as f:
+        np.save(f, unit)
+    write_json(Path(args.out) / THRESHOLDS_FILE, stats)
+    report = {"features": config.features, "images": len(data), **stats, **pair_report(unit, stats, data.labels)}
     write_json(Path(args.report), report)
     print(
-        f"pseudo_similarity: {stats['similar_fraction']:.3f} similar, {stats['dissimilar_fraction']:.3f} dissimilar;"
+        f"pseudo_similarity: {report['similar_fraction']:.3f} similar, {report['dissimilar_fraction']:.3f} dissimilar;"
         f" {report['similar_precision']:.3f} of the similar pairs share a class"
     )
 

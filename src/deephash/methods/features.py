@@ -26,10 +26,12 @@ def check_source(source: object, key: str) -> str:
     return str(source)
 
 
-def feature_extractor(source: str, backbone: Backbone) -> nn.Module:
+def feature_extractor(source: str, backbone: Backbone | None) -> nn.Module:
     """The frozen module that turns images into features: ``nn.Flatten`` or ``backbone`` itself."""
     if source == "pixels":
         return nn.Flatten()
+    if backbone is None:
+        raise DeephashError("features: backbone needs a backbone")
     for p in backbone.parameters():
         p.requires_grad_(False)
     return backbone
@@ -53,7 +55,10 @@ class FeatureHashNetwork(nn.Module):
     buffer, so the network has nothing for SGD to change.
     """
 
-    mean: Tensor  # a buffer (register_buffer), declared so that type checkers see a tensor
+    # buffers or parameters, declared so that type checkers see tensors, not Tensor | Module
+    mean: Tensor
+    weight: Tensor
+    bias: Tensor
 
     def __init__(self, extractor: nn.Module, bits: int, trainable: bool) -> None:
         super().__init__()

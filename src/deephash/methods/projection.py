@@ -11,7 +11,7 @@ network (features, centring, projection) encodes in export unchanged.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from torch import nn
@@ -33,7 +33,9 @@ def random_rotation(size: int, rng: np.random.Generator) -> np.ndarray:
 def pca(centred: np.ndarray, dims: int) -> np.ndarray:
     """[F, dims] top principal directions of centred rows, largest variance first."""
     if dims > centred.shape[1]:
-        raise DeephashError(f"itq: {dims} bits need at least {dims} feature dimensions, the features have {centred.shape[1]}")
+        raise DeephashError(
+            f"itq: {dims} bits need at least {dims} feature dimensions, the features have {centred.shape[1]}"
+        )
     values, vectors = np.linalg.eigh(centred.T @ centred)
     return vectors[:, np.argsort(values)[::-1][:dims]]
 
@@ -47,6 +49,26 @@ def itq_rotation(projected: np.ndarray, iterations: int, rng: np.random.Generato
         left, _, right = np.linalg.svd(projected.T @ codes)
         rotation = left @ right
     return rotation
+
+
+def lsh_projection(centred: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    """[F, bits] N(0, 1) directions (the data only gives F)."""
+    return rng.normal(size=(centred.shape[1], bits))
+
+
+def itq_projection(centred: np.ndarray, bits: int, rng: np.random.Generator, iterations: int = 50) -> np.ndarray:
+    """[F, bits] PCA directions times ITQ's rotation."""
+    directions = pca(centred, bits)
+    return directions @ itq_rotation(centred @ directions, iterations, rng)
+
+
+def fit_features(model: nn.Module, data: ImageArrays, config: TrainConfig, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(training features centred on their mean, the mean), float64, from the network's own extractor."""
+    if not isinstance(model, FeatureHashNetwork):
+        raise DeephashError(f"{name}: expected the network of build_network, got {type(model).__name__}")
+    features = image_features(model.extractor, data, config).astype(np.float64)
+    mean = features.mean(axis=0)
+    return features - mean, mean
 
 
 class ProjectionMethod(HashingMethod):
@@ -69,12 +91,9 @@ class ProjectionMethod(HashingMethod):
     def begin_training(self, model: nn.Module, data: ImageArrays, config: TrainConfig) -> None:
         if config.epochs:
             raise DeephashError(f"{self.name}.train.epochs: {self.name} is fitted in closed form, set 0")
-        if not isinstance(model, FeatureHashNetwork):
-            raise DeephashError(f"{self.name}: expected the network of build_network, got {type(model).__name__}")
-        features = image_features(model.extractor, data, config).astype(np.float64)
-        mean = features.mean(axis=0)
-        weight = self.projection(features - mean, np.random.default_rng(int(self.hparams["seed"])))
-        model.fit_projection(mean, weight.T)
+        centred, mean = fit_features(model, data, config, self.name)
+        weight = self.projection(centred, np.random.default_rng(int(self.hparams["seed"])))
+        cast(FeatureHashNetwork, model).fit_projection(mean, weight.T)
 
     def loss(self, outputs: Any, batch: Batch) -> Any:
         raise DeephashError(f"{self.name} has no loss: it is fitted in closed form")
@@ -83,7 +102,7 @@ class ProjectionMethod(HashingMethod):
 @register_method("lsh")
 class LSH(ProjectionMethod):
     def projection(self, centred: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return rng.normal(size=(centred.shape[1], self.bits))
+        return lsh_projection(centred, self.bits, rng)
 
 
 @register_method("itq")
@@ -91,5 +110,4 @@ class ITQ(ProjectionMethod):
     defaults: ClassVar[dict[str, Any]] = {**ProjectionMethod.defaults, "iterations": 50}
 
     def projection(self, centred: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        directions = pca(centred, self.bits)
-        return directions @ itq_rotation(centred @ directions, int(self.hparams["iterations"]), rng)
+        return itq_projection(centred, self.bits, rng, int(self.hparams["iterations"]))
