@@ -83,14 +83,13 @@ def cosine_distances(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - rows @ columns.T, 0.0, 2.0)
 
 
-def pair_blocks(unit: np.ndarray, block: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, the distances of rows [start, start + b) to every later item, flattened) for every
-    block: the upper triangle of the distance matrix, one block of rows at a time."""
-    n = len(unit)
-    for start in range(0, n, block):
-        rows = unit[start : start + block]
-        d = cosine_distances(rows, unit[start:])
-        yield start, d[np.triu(np.ones(d.shape, dtype=bool), k=1)]
+def pair_blocks(unit: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """(rows, the distances of those rows to every later item, flattened) for every block of
+    ``BLOCK`` rows: the upper triangle of the distance matrix, one block at a time."""
+    for start in range(0, len(unit), BLOCK):
+        rows = slice(start, min(start + BLOCK, len(unit)))
+        d = cosine_distances(unit[rows], unit[start:])
+        yield rows, d[np.triu(np.ones(d.shape, dtype=bool), k=1)]
 
 
 def fit_thresholds(unit: np.ndarray, alpha: float = 2.0, beta: float = 2.0, bins: int = 100) -> dict[str, float]:
@@ -136,14 +135,14 @@ def pair_report(unit: np.ndarray, stats: dict[str, float], labels: np.ndarray | 
     pseudo-similar pairs share a class and pseudo-dissimilar ones share none."""
     totals = dict.fromkeys(("pairs", "similar", "dissimilar", "similar_right", "dissimilar_right", "label"), 0)
     low, high = stats["similar_below"], stats["dissimilar_above"]
-    for start, pairs in pair_blocks(unit):
+    for rows, pairs in pair_blocks(unit):
         s = threshold(pairs, low, high).numpy()
         totals["pairs"] += s.size
         totals["similar"] += int((s == 1).sum())
         totals["dissimilar"] += int((s == -1).sum())
         if labels is not None:
-            block = labels[start : start + BLOCK].astype(np.float32)
-            shares = (block @ labels[start:].T.astype(np.float32)) > 0
+            block = labels[rows].astype(np.float32)
+            shares = (block @ labels[rows.start :].T.astype(np.float32)) > 0
             shares = shares[np.triu(np.ones(shares.shape, dtype=bool), k=1)]
             totals["similar_right"] += int((shares & (s == 1)).sum())
             totals["dissimilar_right"] += int((~shares & (s == -1)).sum())
