@@ -9,9 +9,9 @@ from conftest import synthetic_similarity
 
 from deephash.data.arrays import ImageArrays
 from deephash.methods import create_method, list_methods, method_class
-from deephash.methods.projection import ProjectionMethod
-from deephash.methods.hash_centers import center_loss, center_targets, centers_file
 from deephash.methods.features import feature_extractor, image_features
+from deephash.methods.hash_centers import center_loss, center_targets, centers_file
+from deephash.methods.projection import ProjectionMethod
 from deephash.methods.ssdh import FEATURES_FILE, THRESHOLDS_FILE, fit_thresholds, unit_rows
 from deephash.models import create_backbone
 from deephash.train import Batch, TrainConfig, fit, seed_everything

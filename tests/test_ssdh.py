@@ -81,7 +81,7 @@ def test_feature_sources():
     backbone = create_backbone("smallcnn", in_channels=1, width=8)
     assert image_features(feature_extractor("backbone", backbone), data).shape == (5, backbone.out_features)
     assert not any(p.requires_grad for p in backbone.parameters())  # frozen
-    with pytest.raises(DeephashError, match="ssdh.train.features: must be one of"):
+    with pytest.raises(DeephashError, match=r"ssdh\.train\.features: must be one of"):
         create_method("ssdh", 16, 5, {"features": "labels"})
 
 
