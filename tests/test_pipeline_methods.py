@@ -21,7 +21,7 @@ def load(name: str) -> dict:
 
 def test_params_and_dvc_yaml_agree_with_the_registry():
     params, stages = load("params.yaml"), load("dvc.yaml")["stages"]
-    assert set(params["methods"]) == {"shc", "csq", "hashnet", "triplet", "ssdh", "semicon"}
+    assert set(params["methods"]) == {"shc", "csq", "hashnet", "triplet", "ssdh", "semicon", "lsh", "itq"}
     centred = [m for m in list_methods() if method_class(m).prestage == "centers"]
     assert sorted(stages["centers"]["matrix"]["method"]) == sorted(centred)
     for name in list_methods():
