@@ -45,7 +45,7 @@ from deephash.train import Batch, TrainConfig
 FEATURES_FILE = "features.npy"  # unit-norm float32 [N, F]
 THRESHOLDS_FILE = "pseudo_similarity.json"  # the fit: similar_below, dissimilar_above, ...
 INITS = ("itq", "lsh")
-BLOCK = 1024  # rows of the distance matrix held at once: BLOCK x N float32
+BLOCK = 256  # rows of the distance matrix held at once: a few BLOCK x N arrays
 
 
 @dataclass
@@ -109,9 +109,9 @@ def fit_thresholds(unit: np.ndarray, alpha: float = 2.0, beta: float = 2.0, bins
     # A side mirrored around the mode is a symmetric sample centred on it: its sd is the RMS offset.
     squares, sizes = [0.0, 0.0], [0, 0]
     for _, pairs in pair_blocks(unit):
-        offset = (pairs - mode).astype(np.float64)
+        offset = pairs - np.float32(mode)
         for side, part in enumerate((offset[offset <= 0], offset[offset > 0])):
-            squares[side] += float((part**2).sum())
+            squares[side] += float(np.square(part).sum(dtype=np.float64))
             sizes[side] += part.size
     sd_left, sd_right = (float(np.sqrt(s / c)) if c else 0.0 for s, c in zip(squares, sizes, strict=True))
     return {
