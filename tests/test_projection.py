@@ -87,7 +87,7 @@ def test_itq_codes_are_seeded_and_need_zero_epochs():
     data = images()
 
     def codes(seed: int) -> np.ndarray:
-        method = create_method("itq", 16, 2, {"seed": seed})
+        method = create_method("itq", 16, 2, {"projection_seed": seed})
         network = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
         fit(network, method, data, TrainConfig(epochs=0, device="cpu"))
         return method.encode(network, data, TrainConfig(device="cpu"))

@@ -75,7 +75,7 @@ class ProjectionMethod(HashingMethod):
     """A method whose network is fixed features + centring + a projection fitted in closed form."""
 
     supervised: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {"features": "pixels", "seed": 0}
+    defaults: ClassVar[dict[str, Any]] = {"features": "pixels", "projection_seed": 0}
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:
         super().__init__(bits, num_classes, params)
@@ -92,7 +92,7 @@ class ProjectionMethod(HashingMethod):
         if config.epochs:
             raise DeephashError(f"{self.name}.train.epochs: {self.name} is fitted in closed form, set 0")
         centred, mean = fit_features(model, data, config, self.name)
-        weight = self.projection(centred, np.random.default_rng(int(self.hparams["seed"])))
+        weight = self.projection(centred, np.random.default_rng(int(self.hparams["projection_seed"])))
         cast(FeatureHashNetwork, model).fit_projection(mean, weight.T)
 
     def loss(self, outputs: Any, batch: Batch) -> Any:

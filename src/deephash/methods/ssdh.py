@@ -171,7 +171,7 @@ def balance_penalty(relaxed: Tensor) -> Tensor:
 class SSDH(HashingMethod):
     prestage: ClassVar[str | None] = "pseudo_similarity"
     supervised: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {"features": "pixels", "init": "itq", "balance": 0.0, "seed": 0}
+    defaults: ClassVar[dict[str, Any]] = {"features": "pixels", "init": "itq", "balance": 0.0, "projection_seed": 0}
     unit: Tensor  # a buffer (register_buffer), declared so that type checkers see a tensor
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:
@@ -208,7 +208,7 @@ class SSDH(HashingMethod):
         """Centre the features and start the hash layer from PCA-ITQ (or LSH), each bit scaled to unit
         output sd so tanh starts in its sensitive range with the init's codes."""
         centred, mean = fit_features(model, data, config, "ssdh")
-        rng = np.random.default_rng(int(self.hparams["seed"]))
+        rng = np.random.default_rng(int(self.hparams["projection_seed"]))
         if self.hparams["init"] == "itq":
             weight = itq_projection(centred, self.bits, rng)
         else:
