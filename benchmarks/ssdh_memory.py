@@ -3,7 +3,7 @@
 The fit streams over blocks of ``BLOCK`` rows of the N x N cosine-distance matrix: its working set is
 O(BLOCK x N) beside the features, where the dense matrix (float32) alone is 4 N^2 bytes. Each step
 runs in a fresh process so its peak RSS is its own; the reference is the process that only holds the
-features. Usage: python benchmarks/ssdh_memory.py [--images 20000] [--dims 512]
+features, with the same modules (torch) imported. Usage: python benchmarks/ssdh_memory.py [--images 20000] [--dims 512]
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import numpy as np
 n, dims, step = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 features = np.random.default_rng(0).normal(size=(n, dims)).astype(np.float32) + 0.5
 labels = np.eye(100, dtype=np.uint8)[np.arange(n) % 100]
+from deephash.methods.ssdh import fit_thresholds, pair_report, unit_rows  # torch: in the reference too
 start = time.perf_counter()
 if step != "features":
-    from deephash.methods.ssdh import fit_thresholds, pair_report, unit_rows
     unit = unit_rows(features)
     stats = fit_thresholds(unit)
     if step == "report":
