@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from deephash.atomic import atomic_path
+from deephash.config import check_bits as check_bits  # re-exported: the stages' one bits check
 from deephash.config import check_type, suggest, unknown
 from deephash.errors import DeephashError, debugging, exit_on_error
 
@@ -263,12 +264,6 @@ def section(params: dict[str, Any], dotted: str, default: Any = None) -> Any:
             raise DeephashError(f"{dotted}: missing from {PARAMS}")
         node = node[part]
     return node
-
-
-def check_bits(bits: int) -> int:
-    if not isinstance(bits, int) or bits <= 0 or bits % 8:
-        raise DeephashError(f"bits: {bits!r} is not a positive multiple of 8 (codes are packed into bytes)")
-    return bits
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -1,5 +1,7 @@
 """Every registered method, parametrised over the registry (in the spirit of timm's model tests)."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -7,14 +9,17 @@ from conftest import synthetic_similarity
 
 from deephash.data.arrays import ImageArrays
 from deephash.methods import create_method, list_methods, method_class
+from deephash.methods.features import feature_extractor, image_features
 from deephash.methods.hash_centers import center_loss, center_targets, centers_file
-from deephash.methods.ssdh import PSEUDO_FILE, image_features, pseudo_similarity
+from deephash.methods.projection import ProjectionMethod
+from deephash.methods.ssdh import FEATURES_FILE, THRESHOLDS_FILE, fit_thresholds, unit_rows
 from deephash.models import create_backbone
 from deephash.train import Batch, TrainConfig, fit, seed_everything
 
 
 def test_registry_lists_every_method():
-    assert {"shc", "csq", "hashnet", "triplet", "ssdh", "semicon", "shc_dist", "shc_sem"} <= set(list_methods())
+    expected = {"shc", "shc_paper", "shc_dist", "shc_sem", "csq", "hashnet", "triplet", "ssdh", "semicon", "lsh", "itq"}
+    assert expected <= set(list_methods())
 
 
 def test_center_targets_multilabel_tie_break():
@@ -57,7 +62,9 @@ def write_targets(name: str, directory, data: ImageArrays, bits: int) -> None:
         centers, _ = cls.build_centers(data.labels.shape[1], bits, np.eye(data.labels.shape[1]), {})
         np.save(centers_file(directory, bits), centers)
     elif cls.prestage == "pseudo_similarity":
-        np.save(directory / PSEUDO_FILE, pseudo_similarity(image_features(data, "pixels"))[0])
+        unit = unit_rows(image_features(feature_extractor("pixels", None), data))
+        np.save(directory / FEATURES_FILE, unit)
+        (directory / THRESHOLDS_FILE).write_text(json.dumps(fit_thresholds(unit)))
 
 
 def test_every_prestage_is_known():
@@ -66,7 +73,10 @@ def test_every_prestage_is_known():
     assert {method_class(name).prestage for name in list_methods()} <= {None, *PRESTAGES}
 
 
-@pytest.mark.parametrize("name", list_methods())
+SGD_METHODS = [name for name in list_methods() if not issubclass(method_class(name), ProjectionMethod)]
+
+
+@pytest.mark.parametrize("name", SGD_METHODS)
 def test_method_loss_falls_on_tiny_data(name, tmp_path):
     torch.manual_seed(0)
     bits = 16
@@ -75,6 +85,7 @@ def test_method_loss_falls_on_tiny_data(name, tmp_path):
     method = create_method(name, bits, data.labels.shape[1])
     method.load_targets(tmp_path, data.labels)
     network = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
+    method.begin_training(network, data, TrainConfig(device="cpu"))
     images, labels = data.tensors(np.arange(len(data)), torch.device("cpu"))
     batch = Batch(images=images, labels=labels, index=torch.arange(len(data)))
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-2)
@@ -95,7 +106,8 @@ def test_method_trains_and_encodes_through_the_loop(name, tmp_path):
     bits = 16
     data = tiny_set()
     write_targets(name, tmp_path, data, bits)
-    config = TrainConfig(epochs=2, batch_size=16, device="cpu")
+    closed_form = issubclass(method_class(name), ProjectionMethod)
+    config = TrainConfig(epochs=0 if closed_form else 2, batch_size=16, device="cpu")
 
     def train() -> tuple[np.ndarray, np.ndarray | None]:
         method = create_method(name, bits, data.labels.shape[1])
@@ -127,14 +139,34 @@ def test_unknown_hyperparameter_names_the_key():
         create_method("shc", 16, 4, {"lambda": 1})
 
 
-@pytest.mark.parametrize(("name", "variant"), [("shc_dist", "distance_only"), ("shc_sem", "semantic_only")])
-def test_shc_ablations_fix_their_centres_variant(name, variant):
+@pytest.mark.parametrize(
+    ("name", "fixed"),
+    [
+        ("shc_dist", {"variant": "distance_only"}),
+        ("shc_sem", {"variant": "semantic_only"}),
+        ("shc_paper", {"variant": "semantic", "polish": False}),
+    ],
+)
+def test_shc_variants_fix_their_centre_options(name, fixed):
     from deephash.errors import DeephashError
 
     s = synthetic_similarity(10)
     centers, report = method_class(name).build_centers(10, 16, s, {"seed": 0})
-    assert report["variant"] == variant and centers.shape == (10, 16)
-    same, _ = method_class("shc").build_centers(10, 16, s, {"seed": 0, "variant": variant})
+    assert report["variant"] == fixed["variant"] and centers.shape == (10, 16)
+    same, _ = method_class("shc").build_centers(10, 16, s, {"seed": 0, **fixed})
     np.testing.assert_array_equal(centers, same)
-    with pytest.raises(DeephashError, match=rf"{name}\.centers\.variant: unknown key"):
-        method_class(name).build_centers(10, 16, s, {"variant": "semantic"})
+    for key in fixed:
+        with pytest.raises(DeephashError, match=rf"{name}\.centers\.{key}: unknown key"):
+            method_class(name).build_centers(10, 16, s, {key: fixed[key]})
+
+
+def test_shc_paper_stops_after_the_alm_and_refuses_search_keys():
+    from deephash.errors import DeephashError
+
+    s = synthetic_similarity(10)
+    _, paper = method_class("shc_paper").build_centers(10, 16, s, {"seed": 0})
+    _, full = method_class("shc").build_centers(10, 16, s, {"seed": 0})
+    assert set(paper["s_loss_stages"]) == {"init", "optimised"} and "polished" in full["s_loss_stages"]
+    assert paper["s_loss_stages"]["optimised"] == full["s_loss_stages"]["optimised"]
+    with pytest.raises(DeephashError, match=r"shc_paper\.centers\.search_rounds: unknown key"):
+        method_class("shc_paper").build_centers(10, 16, s, {"search_rounds": 5})

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from deephash.errors import DeephashError
 from deephash.models import create_backbone, list_backbones
@@ -43,3 +44,21 @@ def test_weights_file_is_checked(tmp_path):
     torch.save({"x": torch.zeros(1)}, bad)
     with pytest.raises(DeephashError, match="not resnet18 weights"):
         create_backbone("resnet18", in_channels=3, weights_file=str(bad))
+
+
+@pytest.mark.parametrize("name", list_backbones())
+def test_every_backbone_splits_into_a_trunk_and_its_last_stage(name):
+    backbone = create_backbone(name, in_channels=1)
+    trunk, blocks, channels = backbone.trunk()
+    x = torch.rand(2, 1, 32, 32)
+    features = trunk(x)
+    assert features.ndim == 4 and features.shape[1] == channels
+    out = nn.Sequential(*blocks)(features).mean((2, 3))
+    assert out.shape == (2, backbone.out_features)
+
+
+def test_a_backbone_without_stages_has_no_trunk():
+    from deephash.models import Backbone
+
+    with pytest.raises(DeephashError, match="has no trunk to split"):
+        Backbone().trunk()

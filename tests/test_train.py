@@ -80,9 +80,7 @@ def test_balanced_batches_give_each_rank_its_own_classes():
 
 def test_balanced_sampler_is_refused_for_an_unsupervised_method(rng, tmp_path):
     data = tiny_data(rng, n=16)
-    np.save(tmp_path / "pseudo_similarity.npy", np.zeros((16, 16), dtype=np.int8))
-    method = create_method("ssdh", 16, 4)
-    method.load_targets(tmp_path, data.labels)
+    method = create_method("lsh", 16, 4)  # unsupervised, nothing to precompute
     network = method.build_network(create_backbone("smallcnn", in_channels=1, width=8))
     with pytest.raises(DeephashError, match="balanced"):
         fit(network, method, data, TrainConfig(epochs=1, batch_size=8, sampler="balanced", device="cpu"))

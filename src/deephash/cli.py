@@ -22,6 +22,7 @@ def cmd_centers(args: argparse.Namespace) -> None:
     import numpy as np
 
     from deephash.centers import AlmConfig, semantic_centers
+    from deephash.config import check_bits
 
     path = Path(args.similarity)
     if not path.exists():
@@ -30,8 +31,7 @@ def cmd_centers(args: argparse.Namespace) -> None:
         similarity = np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise DeephashError(f"not a .npy array: {exc}", path=path) from None
-    if args.bits <= 0 or args.bits % 8:
-        raise DeephashError(f"--bits: {args.bits} is not a positive multiple of 8")
+    check_bits(args.bits, "--bits")
     centers, report = semantic_centers(
         similarity, args.bits, seed=args.seed, config=AlmConfig(cycles=args.cycles), variant=args.variant
     )

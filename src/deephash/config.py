@@ -9,6 +9,7 @@ an option name is expected, is a one-line error with the key, the value and what
 from __future__ import annotations
 
 import difflib
+import numbers
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -140,3 +141,10 @@ def merge_train(shared: Mapping[str, Any], own: Mapping[str, Any] | None, shared
             overrides[key] = {"shared": train[key], "method": value}
         train[key] = value
     return Merged(train=train, method=own, overrides=overrides)
+
+
+def check_bits(bits: object, key: str = "bits") -> int:
+    """The one check of a code length: a positive multiple of 8, since codes are packed into bytes."""
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or bits <= 0 or bits % 8:
+        raise DeephashError(f"{key}: {bits!r} is not a positive multiple of 8 (codes are packed into bytes)")
+    return int(bits)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from deephash import hamming
 from deephash.atomic import atomic_path
+from deephash.config import check_bits
 from deephash.errors import DeephashError
 
 CHUNK_ROWS = 1 << 20  # database rows per chunk read from an HDF5 file
@@ -227,9 +228,7 @@ class HammingIndex:
     """Packed codes held as uint64 words, searched exactly; ``save``/``load`` persist it (memory-mapped)."""
 
     def __init__(self, codes: np.ndarray, bits: int) -> None:
-        if bits <= 0 or bits % 8:
-            raise DeephashError(f"bits must be a positive multiple of 8, got {bits}")
-        self.bits = bits
+        self.bits = check_bits(bits)
         self.words = hamming.to_words(check_codes(codes, bits, "database"))
         self.multi_index: MultiIndex | None = None
 

@@ -119,6 +119,9 @@ class Objective(nn.Module):
     #: False for unsupervised objectives: their training never reads a label
     supervised: ClassVar[bool] = True
 
+    def begin_training(self, model: nn.Module, data: ImageArrays, config: TrainConfig) -> None:
+        """Hook before the first epoch: closed-form methods (LSH, ITQ) fit their whole network here."""
+
     def begin_epoch(self, epoch: int, model: nn.Module, data: ImageArrays) -> None:
         """Hook for per-epoch work outside SGD (HashNet's continuation, ADSH's code update)."""
 
@@ -285,6 +288,9 @@ def fit(
     if channels_last:
         model.to(memory_format=torch.channels_last)
     objective.to(device)
+    objective.begin_training(model, data, config)
+    if config.epochs == 0:  # nothing for SGD to do (a closed-form method's network is already fitted)
+        return model
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

@@ -1,14 +1,23 @@
-"""Hashing methods, one module each; ``create_method(name, ...)`` builds one by its params name."""
+"""Hashing methods, one module each; ``create_method(name, ...)`` builds one by its params name.
+
+Methods are found by importing every module of this package, so adding one is adding its module
+(with a ``@register_method`` class) and its params section; nothing here lists them.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from functools import cache
 from typing import Any
 
 from deephash.methods.base import METHODS, HashingMethod, register_method
 
 
+@cache
 def _import_methods() -> None:
-    from deephash.methods import csq, hashnet, semicon, shc, shc_ablations, ssdh, triplet  # noqa: F401
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 def method_class(name: str) -> type[HashingMethod]:

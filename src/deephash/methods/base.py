@@ -15,9 +15,8 @@ import numpy as np
 from torch import Tensor, nn
 
 from deephash.codes import pack_codes
-from deephash.config import check_keys
+from deephash.config import check_bits, check_keys
 from deephash.data.arrays import ImageArrays
-from deephash.errors import DeephashError
 from deephash.models import Backbone, HashingNetwork, LinearHead
 from deephash.registry import Registry
 from deephash.train import Batch, Objective, TrainConfig, predict
@@ -33,14 +32,10 @@ class HashingMethod(Objective):
     prestage: ClassVar[str | None] = None
     #: hyperparameters with their defaults (the method's own keys in ``<name>.train``)
     defaults: ClassVar[dict[str, Any]] = {}
-    #: code lengths the method cannot produce
-    min_bits: ClassVar[int] = 8
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:
         super().__init__()
-        if bits < self.min_bits:
-            raise DeephashError(f"bits: {self.name} needs at least {self.min_bits} bits, got {bits}")
-        self.bits = bits
+        self.bits = check_bits(bits)
         self.num_classes = num_classes
         params = dict(params or {})
         check_keys(params, self.defaults, f"{self.name}.train")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +26,29 @@ WEIGHT_CHOICES = ("none", "imagenet")
 
 class Backbone(nn.Module):
     out_features: int
+
+    def trunk(self) -> tuple[nn.Module, list[nn.Module], int]:
+        """(a module returning the spatial map before the last stage, the last stage's blocks, the
+        map's channels): what SEMICON branches from. A backbone without stages cannot host it."""
+        raise DeephashError(f"train.backbone: {type(self).__name__} has no trunk to split (SEMICON needs one)")
+
+
+def _map_before(backbone: nn.Module, node: str) -> nn.Module:
+    """``backbone``'s own forward cut at ``node`` (its preprocessing kept), returning that map."""
+    from torchvision.models.feature_extraction import create_feature_extractor  # 1.4 s to import: only here
+
+    return _Map(create_feature_extractor(backbone, {node: "map"}))
+
+
+class _Map(nn.Module):
+    """The feature extractor's output dict reduced to its one map."""
+
+    def __init__(self, extractor: nn.Module) -> None:
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.extractor(x)["map"]
 
 
 class SmallCNN(Backbone):
@@ -52,6 +76,14 @@ class SmallCNN(Backbone):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features((x - 0.5) / 0.25)
+
+    def trunk(self) -> tuple[nn.Module, list[nn.Module], int]:
+        """Everything before the last conv block; that block is the last stage."""
+        layers = list(self.features)
+        last_conv = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
+        pool = next(i for i in range(last_conv, len(layers)) if isinstance(layers[i], nn.AdaptiveAvgPool2d))
+        channels = cast(nn.Conv2d, layers[last_conv]).in_channels
+        return _map_before(self, f"features.{last_conv - 1}"), [nn.Sequential(*layers[last_conv:pool])], channels
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -91,6 +123,11 @@ class TorchvisionResNet(Backbone):
         if self.repeat > 1:
             x = x.repeat(1, self.repeat, 1, 1)
         return self.net((x - self.mean) / self.std)
+
+    def trunk(self) -> tuple[nn.Module, list[nn.Module], int]:
+        """Through layer3; layer4 is the last stage."""
+        layer4 = self.net.layer4
+        return _map_before(self, "net.layer3"), list(layer4), layer4[0].conv1.in_channels
 
 
 def _imagenet_weights(arch: str) -> object:

@@ -1,26 +1,26 @@
 """The SEMICON network (Shen et al., ECCV 2022): a global branch and three attention-guided local
 branches on one shared trunk, each refined by interactive channel transformations (ICON).
 
-The trunk is the backbone up to its last stage (ResNet: through layer3; smallcnn: before its last
-conv block), cut out of the backbone's own forward with torchvision's feature extractor so its
-preprocessing is kept. Two copies of the last stage, each followed by ICON blocks, refine the
-global and the (shared) local features. The suppression-enhancing mask (SEM) branch draws three
-attention maps in turn, each from features in which the previous map's strongest region has been
-suppressed and its weaker regions enhanced, so the three look at complementary parts. Bits are
-split between the global code and the three local codes (``bit_split``); u is their concatenation.
+The trunk is the backbone up to its last stage, as the backbone itself defines it
+(``Backbone.trunk``: ResNet through layer3, smallcnn before its last conv block), cut out of the
+backbone's own forward so its preprocessing is kept. Two copies of the last stage, each followed by
+ICON blocks, refine the global and the (shared) local features. The suppression-enhancing mask (SEM)
+branch draws three attention maps in turn, each from features in which the previous map's strongest
+region has been suppressed and its weaker regions enhanced, so the three look at complementary
+parts. Bits are split between the global code and the three local codes (``bit_split``); u is their
+concatenation.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from deephash.errors import DeephashError
-from deephash.models.backbones import Backbone, SmallCNN, TorchvisionResNet
+from deephash.models.backbones import Backbone
 from deephash.models.heads import LinearHead
 
 LOCAL_BRANCHES = 3
@@ -112,23 +112,6 @@ class InteractiveChannelTransformation(nn.Module):
         return x.view(b, c // self.groups, self.groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
-def split_backbone(backbone: Backbone) -> tuple[nn.Module, list[nn.Module], int]:
-    """(trunk returning the spatial map before the last stage, the last stage's blocks, trunk channels)."""
-    from torchvision.models.feature_extraction import create_feature_extractor  # 1.4 s to import: only here
-
-    if isinstance(backbone, TorchvisionResNet):
-        layer4 = backbone.net.layer4
-        trunk = create_feature_extractor(backbone, {"net.layer3": "map"})
-        return trunk, list(layer4), layer4[0].conv1.in_channels
-    if isinstance(backbone, SmallCNN):
-        layers = list(backbone.features)
-        last_conv = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
-        pool = next(i for i in range(last_conv, len(layers)) if isinstance(layers[i], nn.AdaptiveAvgPool2d))
-        trunk = create_feature_extractor(backbone, {f"features.{last_conv - 1}": "map"})
-        return trunk, [nn.Sequential(*layers[last_conv:pool])], cast(nn.Conv2d, layers[last_conv]).in_channels
-    raise DeephashError(f"train.backbone: semicon needs a smallcnn or resnet backbone, not {type(backbone).__name__}")
-
-
 def refine_stage(blocks: list[nn.Module], channels: int) -> nn.Sequential:
     """A copy of the last stage with ICON after every block but the first (after the only one)."""
     layers: list[nn.Module] = []
@@ -139,23 +122,12 @@ def refine_stage(blocks: list[nn.Module], channels: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class _Map(nn.Module):
-    """The feature extractor's output dict reduced to its one map."""
-
-    def __init__(self, extractor: nn.Module) -> None:
-        super().__init__()
-        self.extractor = extractor
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.extractor(x)["map"]
-
-
 class SemiconNetwork(nn.Module):
     def __init__(self, backbone: Backbone, bits: int, alpha: float) -> None:
         super().__init__()
-        trunk, blocks, trunk_channels = split_backbone(backbone)
+        trunk, blocks, trunk_channels = backbone.trunk()
         channels = backbone.out_features
-        self.trunk = _Map(trunk)
+        self.trunk = trunk
         self.global_refine = refine_stage(blocks, channels)
         self.local_refine = refine_stage(blocks, channels)
         self.sem = SuppressionEnhancingMask(trunk_channels, alpha)
