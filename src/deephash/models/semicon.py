@@ -154,7 +154,7 @@ class SemiconNetwork(nn.Module):
     def __init__(self, backbone: Backbone, bits: int, alpha: float) -> None:
         super().__init__()
         trunk, blocks, trunk_channels = split_backbone(backbone)
-        channels = backbone.out_features
+        channels = backbone.channels
         self.trunk = _Map(trunk)
         self.global_refine = refine_stage(blocks, channels)
         self.local_refine = refine_stage(blocks, channels)
