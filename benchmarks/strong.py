@@ -71,7 +71,13 @@ def main() -> None:
         done = ", ".join(f"{key} {scores[key][-1]:.4f}" for key in keys)
         print(f"seed {seed}: {done} ({time.perf_counter() - t0:.0f} s)", flush=True)
     total = time.perf_counter() - start
-    print(f"\nmAP@all, ResNet-18 from scratch, 32x64, RMSprop lr 1e-3, 60 epochs; seeds {args.seeds}")
+    params = yaml.safe_load(params_file.read_text())
+    train = params["train"]
+    setting = (
+        f"{train['backbone']['name']} (weights {train['backbone']['weights']}), cache.size {params['cache']['size']},"
+        f" {train['optimizer']} lr {train['lr']}, {train['epochs']} epochs"
+    )
+    print(f"\nmAP@all on the query set, {setting}; seeds {args.seeds}")
     print(f"{'method':<10}" + "".join(f"{f'{b} bits':>26}" for b in args.bits))
     for m in args.methods:
         print(f"{m:<10}" + "".join(f"{mean_sd(scores[f'{m}-{b}']):>26}" for b in args.bits))
