@@ -29,8 +29,8 @@ SETTING = [
     "similarity.backbone={name: resnet18, weights: none}",
     "train.optimizer=rmsprop",
     "train.lr=1.0e-3",
-    "train.epochs=60",
 ]
+EPOCHS = 60  # also set per method: the default's `<method>.train.epochs` budgets are the small CNN's
 
 
 def mean_sd(values: list[float]) -> str:
@@ -51,6 +51,8 @@ def main() -> None:
         *SETTING,
         f"methods={args.methods}",
         f"bits={args.bits}",
+        f"train.epochs={EPOCHS}",
+        *(f"{m}.train.epochs={EPOCHS}" for m in args.methods),
         f"train.threads={args.threads}",
         f"similarity.threads={args.threads}",
         *args.set_param,
