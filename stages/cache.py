@@ -5,7 +5,7 @@ from __future__ import annotations
 from common import load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json
 from deephash.data import dataset_from_params
-from deephash.data.cache import build_cache
+from deephash.data.cache import build_cache, parse_size
 from deephash.data.split import PARTS, read_split
 from deephash.errors import DeephashError
 
@@ -16,9 +16,7 @@ def main() -> None:
     p.add_argument("--out", default="data/cache", help="output directory (default: %(default)s)")
     args = p.parse_args()
     params = load_params(args.params, training=False)
-    size = section(params, "cache.size")
-    if not isinstance(size, int) or size < 0:
-        raise DeephashError(f"cache.size: expected an image side >= 0 (0 = native size), got {size!r}")
+    size = parse_size(section(params, "cache.size"))
     workers = section(params, "cache", {}).get("workers", 0)
     if not isinstance(workers, int) or workers < 0:
         raise DeephashError(f"cache.workers: expected a number of processes >= 0, got {workers!r}")
@@ -30,7 +28,7 @@ def main() -> None:
             shapes[part] = build_cache(
                 adapter, split.part(part), tmp / f"{part}.npy", size, desc=f"cache {part}", workers=workers
             )
-        write_json(tmp / "meta.json", {"size": size, "shapes": shapes})
+        write_json(tmp / "meta.json", {"size": list(size) if isinstance(size, tuple) else size, "shapes": shapes})
     print("cache: " + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in shapes.items()))
 
 

@@ -13,7 +13,7 @@ import yaml
 from test_data_files import write_image, write_lines
 
 from deephash.data import create_dataset
-from deephash.data.cache import build_cache, load_cache
+from deephash.data.cache import build_cache, load_cache, parse_size
 from deephash.data.images import decode_image
 from deephash.errors import DeephashError
 
@@ -45,6 +45,25 @@ def test_workers_give_the_same_cache_byte_for_byte(folder, tmp_path):
     assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "two.npy").read_bytes()
     expected = decode_image(folder / catalog.sources[9], 16)
     assert load_cache(tmp_path / "one.npy")[9].shape == (16, 16, 3) and expected.shape[0] >= 16
+
+
+def test_a_rectangular_size_upscales_digit_pairs_by_four_without_cropping(tmp_path):
+    adapter = create_dataset("digit-pairs", per_class=4, query_per_class=1)
+    catalog = adapter.catalog().subset(np.arange(3))
+    assert build_cache(adapter, catalog, tmp_path / "native.npy", 0) == (3, 8, 16, 1)
+    assert build_cache(adapter, catalog, tmp_path / "big.npy", (32, 64)) == (3, 32, 64, 1)
+    native, big = load_cache(tmp_path / "native.npy"), load_cache(tmp_path / "big.npy")
+    # bilinear x4: each half of the upscaled image is its own digit, the mean brightness is kept
+    for half in (slice(0, 8), slice(8, 16)):
+        wide = slice(half.start * 4, half.stop * 4)
+        assert abs(float(big[:, :, wide].mean()) - float(native[:, :, half].mean())) < 4.0
+    assert build_cache(adapter, catalog, tmp_path / "square.npy", 32) == (3, 32, 32, 1)  # square crops
+
+
+@pytest.mark.parametrize("bad", [-1, [32], [32, 0], [32, 64, 3], "32", True, [32.0, 64]])
+def test_a_bad_cache_size_names_the_key(bad):
+    with pytest.raises(DeephashError, match=r"cache\.size: expected"):
+        parse_size(bad)
 
 
 def test_a_bad_image_in_a_worker_is_reported_in_list_order_and_nothing_is_written(folder, tmp_path):

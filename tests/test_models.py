@@ -54,7 +54,7 @@ def test_every_backbone_splits_into_a_trunk_and_its_last_stage(name):
     features = trunk(x)
     assert features.ndim == 4 and features.shape[1] == channels
     out = nn.Sequential(*blocks)(features).mean((2, 3))
-    assert out.shape == (2, backbone.out_features)
+    assert out.shape == (2, backbone.channels)
 
 
 def test_a_backbone_without_stages_has_no_trunk():
@@ -62,3 +62,37 @@ def test_a_backbone_without_stages_has_no_trunk():
 
     with pytest.raises(DeephashError, match="has no trunk to split"):
         Backbone().trunk()
+
+
+def _blob_at(column: int) -> torch.Tensor:
+    """One 8x96 image, dark but for a bright 8x8 square from ``column``."""
+    image = torch.zeros(1, 1, 8, 96)
+    image[..., column : column + 8] = 1.0
+    return image
+
+
+@torch.no_grad()
+def test_smallcnn_grid_keeps_where_a_digit_is_and_global_pooling_does_not():
+    """The same square 32 px further right: a global average sees the same features (translation
+    equivariance, borders untouched), so a left/right class could not be read from them; a 1x2 grid
+    puts the square's response in the other cell."""
+    left, right = _blob_at(24), _blob_at(56)
+    pooled = create_backbone("smallcnn", in_channels=1, grid=[1, 1]).eval()
+    assert pooled.out_features == 128
+    a, b = pooled(left), pooled(right)
+    assert (a - b).abs().max() < 1e-4 * a.abs().max()
+    halves = create_backbone("smallcnn", in_channels=1, grid=[1, 2]).eval()
+    assert halves.out_features == 256 and halves.channels == 128
+    a, b = halves(left), halves(right)
+    assert (a - b).abs().max() > 0.1 * a.abs().max()
+
+
+def test_smallcnn_default_grid_is_two_by_two():
+    net = create_backbone("smallcnn", in_channels=1, width=8)
+    assert net.out_features == 4 * 8 * 4 and net(torch.rand(3, 1, 8, 16)).shape == (3, 128)
+
+
+@pytest.mark.parametrize("bad", [[0, 2], [2], "2x2", [1.5, 2], [True, 2]])
+def test_a_bad_grid_names_the_key(bad):
+    with pytest.raises(DeephashError, match=r"backbone\.grid"):
+        create_backbone("smallcnn", in_channels=1, grid=bad)

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 TINY = {
     "similarity": {"epochs": 2},
     "train": {"epochs": 2},
+    **{m: {"train": {"epochs": 2}} for m in ("shc", "csq", "shc_dist", "shc_sem")},  # their own budgets
     "bits": [16],
     "evaluate": {"topk": [10, "all"], "pn": [1, 10]},
     "report": {"metrics": ["map@all"], "curve_metric": "map@all"},

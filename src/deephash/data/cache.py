@@ -22,6 +22,23 @@ from deephash.errors import DeephashError
 
 CHUNK = 64  # images per task handed to a decoding worker
 
+#: what ``cache.size`` may be: a square side (0 keeps the native size) or [height, width]
+Size = int | tuple[int, int]
+
+
+def parse_size(value: object, key: str = "cache.size") -> Size:
+    """``cache.size`` checked: an int >= 0, or [height, width] of positive ints (rectangular images,
+    e.g. digit-pairs' 8x16 upscaled to [32, 64] without cropping away a digit)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        return int(value[0]), int(value[1])
+    raise DeephashError(f"{key}: expected an image side >= 0 (0 = native size) or [height, width] > 0, got {value!r}")
+
 
 def fit_square(image: np.ndarray, size: int) -> np.ndarray:
     """Resize the shorter side to ``size`` (bilinear), then centre-crop to ``size`` x ``size``."""
@@ -43,11 +60,14 @@ def fit_shape(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return resized[top : top + height, left : left + width]
 
 
-def decoded(adapter: DatasetAdapter, sources: Sequence[str], size: int) -> Iterator[np.ndarray]:
+def decoded(adapter: DatasetAdapter, sources: Sequence[str], size: Size) -> Iterator[np.ndarray]:
+    if isinstance(size, tuple):
+        height, width = size
+        return (fit_shape(image, height, width) for image in adapter.read(sources, min(size)))
     return (fit_square(image, size) if size else image for image in adapter.read(sources, size))
 
 
-def fill(path: Path, adapter: DatasetAdapter, sources: Sequence[str], start: int, size: int) -> int:
+def fill(path: Path, adapter: DatasetAdapter, sources: Sequence[str], start: int, size: Size) -> int:
     """Decode ``sources`` straight into rows ``start...`` of the cache file (in this process or a
     worker: the pixels never travel between processes). Returns how many rows were written."""
     array = np.load(path, mmap_mode="r+")
@@ -63,9 +83,10 @@ def fill(path: Path, adapter: DatasetAdapter, sources: Sequence[str], start: int
 
 
 def build_cache(
-    adapter: DatasetAdapter, catalog: Catalog, path: str | Path, size: int, desc: str = "cache", workers: int = 0
+    adapter: DatasetAdapter, catalog: Catalog, path: str | Path, size: Size, desc: str = "cache", workers: int = 0
 ) -> tuple[int, ...]:
-    """Write the decoded images of ``catalog`` to ``path``; ``size`` 0 keeps the native size.
+    """Write the decoded images of ``catalog`` to ``path``; ``size`` 0 keeps the native size, an int
+    resizes and centre-crops to a square, (height, width) to that rectangle.
 
     Returns the array shape; the first image fixes it, so with ``size`` 0 every image must have the
     same shape. With ``workers`` > 0, that many processes decode chunks into the file; the bytes are

@@ -26,6 +26,8 @@ WEIGHT_CHOICES = ("none", "imagenet")
 
 class Backbone(nn.Module):
     out_features: int
+    #: channels of the last spatial feature map, before pooling (SEMICON refines that map)
+    channels: int
 
     def trunk(self) -> tuple[nn.Module, list[nn.Module], int]:
         """(a module returning the spatial map before the last stage, the last stage's blocks, the
@@ -52,10 +54,17 @@ class _Map(nn.Module):
 
 
 class SmallCNN(Backbone):
-    """Five 3x3 conv blocks with batch norm and two 2x2 poolings: enough for 8x8 to 32x32 images."""
+    """Five 3x3 conv blocks with batch norm and two 2x2 poolings: enough for 8x8 to 32x32 images.
 
-    def __init__(self, in_channels: int, width: int = 32) -> None:
+    The last map is average-pooled to a ``grid`` of cells and the cells are concatenated, not pooled
+    globally: on digit-pairs the class is the ordered pair (left digit, right digit), and a global
+    average cannot tell a 3 on the left from a 3 on the right. The default 2 x 2 grid keeps
+    left/right and top/bottom (2x2 mosaics); on 8x16 images each cell is a 1x2 patch of the 2x4 map.
+    """
+
+    def __init__(self, in_channels: int, width: int = 32, grid: tuple[int, int] | list[int] = (2, 2)) -> None:
         super().__init__()
+        rows, cols = _grid(grid)
 
         def block(cin: int, cout: int) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
@@ -69,10 +78,11 @@ class SmallCNN(Backbone):
             *block(2 * w, 2 * w),
             nn.MaxPool2d(2, ceil_mode=True),
             *block(2 * w, 4 * w),
-            nn.AdaptiveAvgPool2d(1),
+            nn.AdaptiveAvgPool2d((rows, cols)),
             nn.Flatten(),
         )
-        self.out_features = 4 * w
+        self.channels = 4 * w
+        self.out_features = 4 * w * rows * cols
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features((x - 0.5) / 0.25)
@@ -84,6 +94,16 @@ class SmallCNN(Backbone):
         pool = next(i for i in range(last_conv, len(layers)) if isinstance(layers[i], nn.AdaptiveAvgPool2d))
         channels = cast(nn.Conv2d, layers[last_conv]).in_channels
         return _map_before(self, f"features.{last_conv - 1}"), [nn.Sequential(*layers[last_conv:pool])], channels
+
+
+def _grid(grid: tuple[int, int] | list[int]) -> tuple[int, int]:
+    if (
+        not isinstance(grid, list | tuple)
+        or len(grid) != 2
+        or not all(isinstance(g, int) and not isinstance(g, bool) and g >= 1 for g in grid)
+    ):
+        raise DeephashError(f"backbone.grid: expected [rows, cols] of positive integers, got {grid!r}")
+    return grid[0], grid[1]
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -110,7 +130,7 @@ class TorchvisionResNet(Backbone):
             except RuntimeError as exc:
                 first = str(exc).strip().splitlines()[0]
                 raise DeephashError(f"not {arch} weights: {first}", path=weights_file) from None
-        self.out_features = net.fc.in_features
+        self.out_features = self.channels = net.fc.in_features
         net.fc = nn.Identity()
         self.net = net
         self.repeat = 3 if in_channels == 1 else 1
@@ -147,8 +167,10 @@ def _imagenet_weights(arch: str) -> object:
 
 
 @register_backbone("smallcnn")
-def smallcnn(in_channels: int = 3, width: int = 32, **_: object) -> Backbone:
-    return SmallCNN(in_channels, width=width)
+def smallcnn(
+    in_channels: int = 3, width: int = 32, grid: tuple[int, int] | list[int] = (2, 2), **_: object
+) -> Backbone:
+    return SmallCNN(in_channels, width=width, grid=grid)
 
 
 def _resnet(arch: str) -> BackboneFactory:

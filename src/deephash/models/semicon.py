@@ -126,7 +126,7 @@ class SemiconNetwork(nn.Module):
     def __init__(self, backbone: Backbone, bits: int, alpha: float) -> None:
         super().__init__()
         trunk, blocks, trunk_channels = backbone.trunk()
-        channels = backbone.out_features
+        channels = backbone.channels
         self.trunk = trunk
         self.global_refine = refine_stage(blocks, channels)
         self.local_refine = refine_stage(blocks, channels)
