@@ -76,6 +76,8 @@ def test_stage_error_is_one_line(tmp_path):
             sys.executable,
             str(ROOT / "stages" / "evaluate.py"),
             "k",
+            "--seed",
+            "0",
             "--codes",
             "none.h5",
             "--metrics",

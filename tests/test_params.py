@@ -86,8 +86,8 @@ def test_a_boolean_is_not_a_number_nor_a_float_an_integer():
     ("old", "new", "message"),
     [
         (
-            "  eta_min: 1.0e-7\n  seed: 0\n  device",
-            "  eta_mni: 1.0e-7\n  seed: 0\n  device",
+            "  eta_min: 1.0e-7\n  device",
+            "  eta_mni: 1.0e-7\n  device",
             r"train\.eta_mni: unknown key \(did you mean eta_min\?\)",
         ),
         ("methods: [shc, csq,", "methods: [shc, cqs,", r"methods: unknown method 'cqs' \(did you mean csq\?\)"),
@@ -154,7 +154,8 @@ def test_semicon_has_its_own_sampling_seed_beside_the_training_seed():
     params = common.load_params(ROOT / "params.yaml")
     shared = {k: v for k, v in params["train"].items() if k != "backbone"}
     merged = merge_train(shared, {**params["semicon"]["train"], "sample_seed": 7}, TrainConfig.__dataclass_fields__)
-    assert merged.method["sample_seed"] == 7 and merged.train["seed"] == params["train"]["seed"]
+    # the network's seed is the stage's --seed (one of params.yaml: seeds), never the method section's
+    assert merged.method["sample_seed"] == 7 and "seed" not in merged.train
     codes = [create_method("semicon", 16, 3, {"sample_seed": s}) for s in (0, 0, 7)]
     for method in codes:
         method.load_targets(Path("."), [[1, 0, 0]] * 20)

@@ -290,7 +290,7 @@ def fit(
     objective.to(device)
     objective.begin_training(model, data, config)
     if config.epochs == 0:  # nothing for SGD to do (a closed-form method's network is already fitted)
-        return model
+        return FitResult(epoch=0)
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
