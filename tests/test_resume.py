@@ -52,7 +52,7 @@ def make_inputs(tmp: Path) -> Path:
 
 def stage(tmp: Path, name: str) -> list[str]:
     return [
-        sys.executable, str(ROOT / "stages" / "train.py"), "shc", "16", "--params", "params.yaml",
+        sys.executable, str(ROOT / "stages" / "train.py"), "shc", "16", "--seed", "0", "--params", "params.yaml",
         "--split", "split", "--cache", "cache", "--targets", "targets", "--out", f"models/{name}",
         "--live", f"live/{name}", "--checkpoint", f"ckpt/{name}", "--metrics", f"metrics/{name}.json",
     ]  # fmt: skip
