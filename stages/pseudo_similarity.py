@@ -32,12 +32,14 @@ def write_pseudo_similarity(split_dir: str, cache: str, params: dict[str, Any], 
     if config.features == "backbone":
         backbone = create_backbone(in_channels=data.channels, key="ssdh.pseudo_similarity.backbone", **config.backbone)
     extractor = feature_extractor(config.features, backbone)
-    unit = unit_rows(image_features(extractor, data, batch_size=config.batch_size))
-    stats = fit_thresholds(unit, config.alpha, config.beta, config.bins)
-    with atomic_path(Path(out) / FEATURES_FILE) as tmp, tmp.open("wb") as f:
-        np.save(f, unit)
+    with atomic_path(Path(out) / FEATURES_FILE) as tmp:  # memory-mapped: the features never sit in RAM
+        unit = unit_rows(image_features(extractor, data, batch_size=config.batch_size, path=tmp))
+        stats = fit_thresholds(unit, config.alpha, config.beta, config.bins)
+        report = {"features": config.features, "images": len(data), **stats, **pair_report(unit, stats, data.labels)}
+        if isinstance(unit, np.memmap):
+            unit.flush()
+        del unit
     write_json(Path(out) / THRESHOLDS_FILE, stats)
-    report = {"features": config.features, "images": len(data), **stats, **pair_report(unit, stats, data.labels)}
     print(
         f"pseudo_similarity: {report['similar_fraction']:.3f} similar, {report['dissimilar_fraction']:.3f} dissimilar;"
         f" {report['similar_precision']:.3f} of the similar pairs share a class"

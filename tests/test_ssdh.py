@@ -85,6 +85,22 @@ def test_feature_sources():
         create_method("ssdh", 16, 5, {"features": "labels"})
 
 
+def test_features_stream_into_a_memory_mapped_file_with_the_same_values(tmp_path):
+    """The pre-stage writes its features batch by batch into the .npy it saves (no second copy in
+    RAM), normalised in place in blocks; values equal the in-memory path's."""
+    rng = np.random.default_rng(0)
+    data = ImageArrays(
+        rng.integers(0, 256, (600, 8, 8, 1), dtype=np.uint8), np.eye(6, dtype=np.uint8)[np.arange(600) % 6]
+    )
+    extractor = feature_extractor("pixels", None)
+    in_memory = unit_rows(image_features(extractor, data, batch_size=64))
+    mapped = unit_rows(image_features(extractor, data, batch_size=64, path=tmp_path / "f.npy"))
+    assert isinstance(mapped, np.memmap)
+    mapped.flush()
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), in_memory)
+    assert fit_thresholds(mapped) == fit_thresholds(in_memory)
+
+
 def test_loss_hand_computed_and_unknown_pairs_ignored():
     relaxed = torch.tensor([[1.0, 1.0], [1.0, -1.0]])  # V V^T / 2 = identity
     target = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -381,18 +381,25 @@ def fit(
 
 
 @torch.no_grad()
-def predict(
+def predict_batches(
     model: nn.Module, data: ImageArrays, config: TrainConfig, batch_size: int = 256, desc: str = "encode"
-) -> Tensor:
-    """Run ``model`` in eval mode over every image (centre-cropped as in training), on CPU output."""
+) -> Iterator[tuple[int, Tensor]]:
+    """(first row, outputs on CPU) of every batch, ``model`` in eval mode on centre-cropped images: a
+    caller can write each batch where it belongs instead of holding every output twice."""
     device = resolve_device(config.device, config.threads)
     model.to(device).eval()
-    outputs = []
     starts = range(0, len(data), batch_size)
     for start in tqdm(starts, desc=desc, unit="batch", disable=len(starts) < 20):
         index = np.arange(start, min(start + batch_size, len(data)))
         images, _ = data.tensors(index, device)
-        outputs.append(model(augment(images, config, torch.Generator(), train=False)).float().cpu())
+        yield start, model(augment(images, config, torch.Generator(), train=False)).float().cpu()
+
+
+def predict(
+    model: nn.Module, data: ImageArrays, config: TrainConfig, batch_size: int = 256, desc: str = "encode"
+) -> Tensor:
+    """Every image's outputs in one tensor (see ``predict_batches``)."""
+    outputs = [out for _, out in predict_batches(model, data, config, batch_size, desc)]
     if not outputs:
         return torch.zeros(0)
     return torch.cat(outputs)

@@ -8,6 +8,8 @@ frozen (meant for a pretrained one: ``train.backbone.weights: imagenet``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -15,7 +17,7 @@ from torch import Tensor, nn
 from deephash.data.arrays import ImageArrays
 from deephash.errors import DeephashError
 from deephash.models import Backbone
-from deephash.train import TrainConfig, predict
+from deephash.train import TrainConfig, predict_batches
 
 FEATURE_SOURCES = ("pixels", "backbone")
 
@@ -38,11 +40,31 @@ def feature_extractor(source: str, backbone: Backbone | None) -> nn.Module:
 
 
 def image_features(
-    extractor: nn.Module, data: ImageArrays, config: TrainConfig | None = None, batch_size: int = 256
+    extractor: nn.Module,
+    data: ImageArrays,
+    config: TrainConfig | None = None,
+    batch_size: int = 256,
+    path: Path | None = None,
 ) -> np.ndarray:
-    """float32 [N, F] features of every image, preprocessed (centre crop) as ``config`` says."""
-    out = predict(extractor, data, config or TrainConfig(), batch_size=batch_size, desc="features")
-    return out.numpy().reshape(len(data), -1).astype(np.float32, copy=False)
+    """float32 [N, F] features of every image, preprocessed (centre crop) as ``config`` says.
+
+    Written batch by batch into one array; with ``path``, that array is a memory-mapped ``.npy`` file
+    there, so a large set's features (5,000 x 150,528 pixels of 224 px images: 3 GB) never sit in RAM.
+    """
+    features: np.ndarray | None = None
+    for start, batch in predict_batches(extractor, data, config or TrainConfig(), batch_size, desc="features"):
+        rows = batch.numpy().reshape(len(batch), -1)
+        if features is None:
+            shape = (len(data), rows.shape[1])
+            features = (
+                np.empty(shape, np.float32)
+                if path is None
+                else np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+            )
+        features[start : start + len(rows)] = rows
+    if features is None:
+        return np.zeros((0, 0), np.float32)
+    return features
 
 
 class FeatureHashNetwork(nn.Module):

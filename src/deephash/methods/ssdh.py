@@ -71,11 +71,14 @@ class PseudoSimilarityConfig:
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:
-    """float32 rows scaled to norm 1, in place when already float32; an all-zero row stays zero
-    (orthogonal to everything)."""
-    x = np.asarray(features, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=x, where=norms > 0)
+    """float32 rows scaled to norm 1, in place when already float32 (a memory map too); an all-zero
+    row stays zero (orthogonal to everything)."""
+    x = np.asanyarray(features, dtype=np.float32)  # asany: a memory map stays one
+    for start in range(0, len(x), BLOCK):  # in blocks: a memory-mapped set is never copied whole
+        block = x[start : start + BLOCK]
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        np.divide(block, norms, out=block, where=norms > 0)
+    return x
 
 
 def cosine_distances(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
