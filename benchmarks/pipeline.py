@@ -57,6 +57,14 @@ def bench_repo(set_params: list[str]) -> Path:
     return repo
 
 
+def finish(repo: Path, keep: bool) -> None:
+    """Say where the scratch copy is, or remove it."""
+    if keep:
+        print(f"kept: {repo}")
+    else:
+        shutil.rmtree(repo.parent, ignore_errors=True)
+
+
 def startup_seconds(repo: Path) -> float:
     """The reference: a Python process that imports torch and deephash, and exits."""
     t0 = time.perf_counter()
@@ -101,10 +109,7 @@ def main() -> None:
     table = repo / "report" / "table.md"
     if table.exists():
         print(f"\nreport/table.md:\n{table.read_text()}")
-    if args.keep:
-        print(f"kept: {repo}")
-    else:
-        shutil.rmtree(repo.parent, ignore_errors=True)
+    finish(repo, args.keep)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ The default's small CNN on 8x16 images measures the methods at a small network's
 same split trains torchvision's ResNet-18 (no pretrained weights) on the images resized to 32x64
 (bilinear, the whole image: no crop cuts a digit), RMSprop at lr 1e-3 for a fixed 60 epochs, as an
 independent CSQ (DeepHash-pytorch) was run on this split. The real stages run under `dvc repro` in
-a fresh copy of the project (benchmarks/pipeline.py's), once per seed: `train.seed` varies the
-network's initialisation and batch order; the split, SHC's class similarity and the centres stay
+a fresh copy of the project (benchmarks/pipeline.py's), for every seed of the `seeds` axis: the seed varies
+the network's initialisation and batch order; the split, SHC's class similarity and the centres stay
 those of seed 0. Prints mAP@all per method x bits as mean ± sample sd (n), and the wall time.
 Cost: one ResNet-18 epoch of the 1,500 training images took ~29 CPU-s (8-18 s wall on 2 lightly
 loaded cores), so each method x bits x seed trains for roughly 10-20 minutes; SHC adds its classifier.
@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
 
 import yaml
-from pipeline import bench_repo, sh
+from pipeline import bench_repo, finish, sh
 
 SETTING = [
     "cache.size=[32, 64]",
@@ -42,7 +41,7 @@ def mean_sd(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train.seed values")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the `seeds` axis")
     parser.add_argument("--bits", type=int, nargs="+", default=[32])
     parser.add_argument("--methods", nargs="+", default=["shc", "csq"])
     parser.add_argument("--threads", type=int, default=1, help="train.threads and similarity.threads")
@@ -53,6 +52,7 @@ def main() -> None:
         *SETTING,
         f"methods={args.methods}",
         f"bits={args.bits}",
+        f"seeds={args.seeds}",
         f"train.epochs={EPOCHS}",
         *(f"{m}.train.epochs={EPOCHS}" for m in args.methods),
         f"train.threads={args.threads}",
@@ -62,18 +62,12 @@ def main() -> None:
     repo = bench_repo(overrides)
     params_file = repo / "params.yaml"
     keys = [f"{m}-{b}" for m in args.methods for b in args.bits]
-    scores: dict[str, list[float]] = {key: [] for key in keys}
     start = time.perf_counter()
-    for seed in args.seeds:
-        params = yaml.safe_load(params_file.read_text())
-        params["train"]["seed"] = seed
-        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-        t0 = time.perf_counter()
-        sh([sys.executable, "-m", "dvc", "repro", *(f"evaluate@{key}" for key in keys)], repo)
-        for key in keys:
-            scores[key].append(json.loads((repo / "metrics" / f"{key}.json").read_text())["map@all"])
-        done = ", ".join(f"{key} {scores[key][-1]:.4f}" for key in keys)
-        print(f"seed {seed}: {done} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    sh([sys.executable, "-m", "dvc", "repro", *(f"evaluate@{key}-{seed}" for key in keys for seed in args.seeds)], repo)
+    scores = {
+        key: [json.loads((repo / "metrics" / f"{key}-{seed}.json").read_text())["map@all"] for seed in args.seeds]
+        for key in keys
+    }
     total = time.perf_counter() - start
     params = yaml.safe_load(params_file.read_text())
     train = params["train"]
@@ -86,10 +80,7 @@ def main() -> None:
     for m in args.methods:
         print(f"{m:<10}" + "".join(f"{mean_sd(scores[f'{m}-{b}']):>26}" for b in args.bits))
     print(f"wall time {total:.0f} s ({total / 60:.1f} min) on {os.cpu_count()} cores, train.threads {args.threads}")
-    if args.keep:
-        print(f"kept: {repo}")
-    else:
-        shutil.rmtree(repo.parent, ignore_errors=True)
+    finish(repo, args.keep)
 
 
 if __name__ == "__main__":
