@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from common import load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json
-from deephash.data import dataset_from_params
-from deephash.data.cache import build_cache, parse_size
-from deephash.data.split import PARTS, read_split
 from deephash.errors import DeephashError
 
 
@@ -15,6 +12,11 @@ def main() -> None:
     p.add_argument("--split", default="data/split", help="split stage output (default: %(default)s)")
     p.add_argument("--out", default="data/cache", help="output directory (default: %(default)s)")
     args = p.parse_args()
+    # imported once the arguments parse: --help answers without loading torch, numba or matplotlib
+    from deephash.data import dataset_from_params
+    from deephash.data.cache import build_cache, parse_size
+    from deephash.data.split import PARTS, read_split
+
     params = load_params(args.params, training=False)
     size = parse_size(section(params, "cache.size"))
     workers = section(params, "cache", {}).get("workers", 0)

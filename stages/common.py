@@ -228,7 +228,7 @@ def _check_training(params: dict[str, Any], methods: list[str]) -> None:
 
 def _check_report(evaluate: dict[str, Any], report: dict[str, Any]) -> None:
     """``evaluate.topk`` and a report that asks only for metrics evaluate measures."""
-    from deephash.metrics import parse_topk
+    from deephash.config import parse_topk
 
     if "topk" not in evaluate:
         return

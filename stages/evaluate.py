@@ -7,13 +7,7 @@ from pathlib import Path
 
 from common import load_params, parser, run, section
 from deephash.atomic import write_json, write_text
-from deephash.codes import read_codes
-from deephash.data.cache import load_cache
-from deephash.diagnostics import bucket_stats
 from deephash.errors import DeephashError
-from deephash.gallery import codes_gallery
-from deephash.metrics import evaluate_codes, parse_topk
-from deephash.report import curve_csv, retrieval_figure
 
 
 def main() -> None:
@@ -25,6 +19,15 @@ def main() -> None:
     p.add_argument("--plots", default="plots", help="plots root: pr/, pn/, figures/ and gallery/ under it")
     p.add_argument("--cache", default="data/cache", help="image cache of the codes' query and database lists")
     args = p.parse_args()
+    # imported once the arguments parse: --help answers without loading torch, numba or matplotlib
+    from deephash.codes import read_codes
+    from deephash.data.cache import load_cache
+    from deephash.diagnostics import bucket_stats
+    from deephash.gallery import codes_gallery
+    from deephash.config import parse_topk
+    from deephash.metrics import evaluate_codes
+    from deephash.report import curve_csv, retrieval_figure
+
     all_params = load_params(args.params, training=False)
     params = section(all_params, "evaluate")
     topk = parse_topk(params["topk"])

@@ -8,10 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from common import check_bits, load_params, matrix_parser, run, section
-from deephash.checkpoint import eval_config, load_model, load_train_codes
-from deephash.codes import GROUPS, CodeSet, stream_codes, substitute_codes
-from deephash.data.arrays import ImageArrays, load_arrays
-from deephash.data.split import read_split
 
 
 def main() -> None:
@@ -20,6 +16,12 @@ def main() -> None:
     p.add_argument("--cache", default="data/cache")
     p.add_argument("--out", required=True, help="codes file (codes/<method>-<bits>.h5)")
     args = p.parse_args()
+    # imported once the arguments parse: --help answers without loading torch, numba or matplotlib
+    from deephash.checkpoint import eval_config, load_model, load_train_codes
+    from deephash.codes import GROUPS, CodeSet, stream_codes, substitute_codes
+    from deephash.data.arrays import ImageArrays, load_arrays
+    from deephash.data.split import read_split
+
     bits = check_bits(args.bits)
     batch_size = int(section(load_params(args.params), "export.batch_size"))
     network, method, config = load_model(args.model)

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from common import live_callback, load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json
-from deephash.data.arrays import load_arrays
-from deephash.data.split import read_split
-from deephash.models import create_backbone
-from deephash.report import similarity_heatmap
-from deephash.similarity import classifier_similarity
-from deephash.train import TrainConfig, seed_everything
 
 
 def main() -> None:
@@ -24,6 +16,16 @@ def main() -> None:
     p.add_argument("--metrics", default="metrics/similarity.json")
     p.add_argument("--live", default="dvclive/similarity", help="DVCLive directory for the classifier curves")
     args = p.parse_args()
+    # imported once the arguments parse: --help answers without loading torch, numba or matplotlib
+    import numpy as np
+
+    from deephash.data.arrays import load_arrays
+    from deephash.data.split import read_split
+    from deephash.models import create_backbone
+    from deephash.report import similarity_heatmap
+    from deephash.similarity import classifier_similarity
+    from deephash.train import TrainConfig, seed_everything
+
     params = dict(section(load_params(args.params), "similarity"))
     backbone_params = dict(params.pop("backbone"))
     mask, order = params.pop("mask"), params.pop("order")

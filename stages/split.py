@@ -6,8 +6,6 @@ from pathlib import Path
 
 from common import load_params, parser, run, section
 from deephash.atomic import write_json
-from deephash.data import dataset_from_params
-from deephash.data.split import FIXED, split_catalog, write_split
 from deephash.errors import DeephashError
 
 
@@ -16,6 +14,10 @@ def main() -> None:
     p.add_argument("--out", default="data/split", help="output directory (default: %(default)s)")
     p.add_argument("--counts", default="metrics/split.json", help="split sizes, a DVC metric")
     args = p.parse_args()
+    # imported once the arguments parse: --help answers without loading torch, numba or matplotlib
+    from deephash.data import dataset_from_params
+    from deephash.data.split import FIXED, split_catalog, write_split
+
     params = load_params(args.params)
     name, adapter = dataset_from_params(section(params, "dataset"))
     split = dict(section(params, "split"))

@@ -12,16 +12,8 @@ from pathlib import Path
 
 from common import check_bits, live_callback, load_params, matrix_parser, run, section
 from deephash.atomic import write_json
-from deephash.checkpoint import save_model
 from deephash.config import merge_train
-from deephash.data.arrays import load_arrays
-from deephash.data.split import read_split, split_dataset_name
 from deephash.errors import DeephashError
-from deephash.methods import create_method
-from deephash.models import create_backbone
-from deephash.resume import Checkpoint, fingerprint
-from deephash.train import TrainConfig, fit, is_main_process, seed_everything
-from deephash.validation import validation_map
 
 
 def main() -> None:
@@ -34,6 +26,16 @@ def main() -> None:
     p.add_argument("--checkpoint", required=True, help="resume directory, kept across runs (checkpoints/<key>)")
     p.add_argument("--metrics", required=True, help="selected epoch and its validation mAP (metrics/train/<key>.json)")
     args = p.parse_args()
+    # imported once the arguments parse: --help answers without loading torch, numba or matplotlib
+    from deephash.checkpoint import save_model
+    from deephash.data.arrays import load_arrays
+    from deephash.data.split import read_split, split_dataset_name
+    from deephash.methods import create_method
+    from deephash.models import create_backbone
+    from deephash.resume import Checkpoint, fingerprint
+    from deephash.train import TrainConfig, fit, is_main_process, seed_everything
+    from deephash.validation import validation_map
+
     bits = check_bits(args.bits)
     params = load_params(args.params)
     shared = dict(section(params, "train"))

@@ -4,7 +4,8 @@ from conftest import reference_ap
 
 from deephash.codes import CodeSet, pack_codes
 from deephash.errors import DeephashError
-from deephash.metrics import evaluate_codes, hamming, parse_topk
+from deephash.config import parse_topk
+from deephash.metrics import evaluate_codes, hamming
 
 
 def codeset(bits_rows, labels):

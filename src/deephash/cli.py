@@ -47,7 +47,8 @@ def cmd_centers(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from deephash.atomic import write_json
     from deephash.codes import read_codes
-    from deephash.metrics import evaluate_codes, parse_topk
+    from deephash.config import parse_topk
+    from deephash.metrics import evaluate_codes
 
     topk = parse_topk([v if v == "all" else int(v) for v in args.topk], key="--topk")
     codes = read_codes(args.codes)

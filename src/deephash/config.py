@@ -12,13 +12,15 @@ import difflib
 import numbers
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar, Union
 
 from deephash.errors import DeephashError
 
 T = TypeVar("T")
+#: a cut-off of the ranking: a number of items, or "all" (the whole database)
+TopK = int | str
 
 
 def suggest(name: object, known: Iterable[str]) -> str:
@@ -148,3 +150,19 @@ def check_bits(bits: object, key: str = "bits") -> int:
     if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or bits <= 0 or bits % 8:
         raise DeephashError(f"{key}: {bits!r} is not a positive multiple of 8 (codes are packed into bytes)")
     return int(bits)
+
+
+def parse_topk(values: Sequence[object], key: str = "evaluate.topk") -> list[TopK]:
+    """The k list of mAP@k (positive integers, ``all``); here, not beside the metrics, so that checking
+    params does not load the compiled kernels."""
+    if not values:
+        raise DeephashError(f"{key}: the list is empty")
+    parsed: list[TopK] = []
+    for value in values:
+        if value == "all":
+            parsed.append("all")
+        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            parsed.append(value)
+        else:
+            raise DeephashError(f"{key}: expected positive integers or 'all', got {value!r}")
+    return parsed

@@ -30,25 +30,11 @@ from tqdm import tqdm
 
 from deephash import hamming as kernels
 from deephash.codes import CodeSet
+from deephash.config import TopK
 from deephash.errors import DeephashError
 
-TopK = int | str
 CHUNK_ROWS = 1 << 20  # database rows per kernel call
 QUERY_BATCH = 8192  # queries per pair of passes (bounds the per-query state)
-
-
-def parse_topk(values: Sequence[object], key: str = "evaluate.topk") -> list[TopK]:
-    if not values:
-        raise DeephashError(f"{key}: the list is empty")
-    parsed: list[TopK] = []
-    for value in values:
-        if value == "all":
-            parsed.append("all")
-        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            parsed.append(value)
-        else:
-            raise DeephashError(f"{key}: expected positive integers or 'all', got {value!r}")
-    return parsed
 
 
 def hamming(query: np.ndarray, database: np.ndarray) -> np.ndarray:

@@ -8,15 +8,15 @@ import statistics
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from deephash.atomic import atomic_path
 from deephash.errors import DeephashError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PNG_METADATA = {"Software": None}  # no matplotlib version in the file: same figure, same bytes
 
@@ -24,17 +24,28 @@ PNG_METADATA = {"Software": None}  # no matplotlib version in the file: same fig
 Results = Mapping[str, Mapping[int, Mapping[str, float]]]
 
 
-def save_figure(fig: plt.Figure, path: str | Path) -> None:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, imported at the first figure: ~1 s that the tables and
+    the curves' CSV files do not pay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Figure, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata=PNG_METADATA)
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def similarity_heatmap(similarity: np.ndarray, classes: Sequence[str], path: str | Path) -> None:
     """S as an image that fits a page (at most 10 x 8.5 inches); class names on the axes up to 60 classes."""
     num = len(classes)
     side = min(4 + 0.12 * num, 10)
-    fig, ax = plt.subplots(figsize=(side, side * 0.85))
+    fig, ax = pyplot().subplots(figsize=(side, side * 0.85))
     image = ax.imshow(similarity, cmap="RdBu_r", vmin=-1, vmax=1)
     if num <= 60:
         size = 8 if num <= 40 else 6
@@ -53,7 +64,7 @@ def retrieval_figure(
     path: str | Path,
 ) -> None:
     """PR by Hamming radius (left) and P@N (right), one line per label (method or key)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(10, 4))
     for label, curve in pr_curves.items():
         left.plot([p["recall"] for p in curve], [p["precision"] for p in curve], marker=".", label=label)
     left.set(xlabel="recall", ylabel="precision", title="PR by Hamming radius", xlim=(0, 1), ylim=(0, 1.02))
@@ -232,7 +243,7 @@ def metric_vs_bits_csv(stats: Stats, bits: Sequence[int], metric: str) -> str:
 
 def metric_vs_bits_figure(stats: Stats, bits: Sequence[int], metric: str, path: str | Path) -> None:
     """Means with their sd as error bars (none for one seed)."""
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = pyplot().subplots(figsize=(5, 4))
     for method in stats:
         cells = [stats[method][b][metric] for b in bits]
         ax.errorbar(
