@@ -48,6 +48,8 @@ def bench_repo(set_params: list[str]) -> Path:
     sh(["git", "init", "-q"], repo)
     sh([sys.executable, "-m", "dvc", "init", "-q"], repo)
     sh([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], repo)
+    for ignore in (".gitignore", ".dvcignore"):  # bytecode and numba's cache stay out of git and the deps
+        shutil.copy(ROOT / ignore, repo / ignore)
     sh(["git", "add", "-A"], repo)
     sh(["git", "-c", "user.name=bench", "-c", "user.email=bench@local", "commit", "-qm", "benchmark"], repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())

@@ -21,10 +21,10 @@ def main() -> None:
     args = p.parse_args()
     # imported once the arguments parse: --help answers without loading torch, numba or matplotlib
     from deephash.codes import read_codes
+    from deephash.config import parse_topk
     from deephash.data.cache import load_cache
     from deephash.diagnostics import bucket_stats
     from deephash.gallery import codes_gallery
-    from deephash.config import parse_topk
     from deephash.metrics import evaluate_codes
     from deephash.report import curve_csv, retrieval_figure
 

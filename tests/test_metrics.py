@@ -3,8 +3,8 @@ import pytest
 from conftest import reference_ap
 
 from deephash.codes import CodeSet, pack_codes
-from deephash.errors import DeephashError
 from deephash.config import parse_topk
+from deephash.errors import DeephashError
 from deephash.metrics import evaluate_codes, hamming
 
 
