@@ -40,7 +40,7 @@ def load_params(path: str | Path = PARAMS, validate: bool = True, training: bool
     """params.yaml read as YAML 1.2, the way DVC writes it (``7e-05`` is a float, ``yes`` a string),
     and, unless ``validate`` is false, checked whole (see ``validate_params``) before a stage runs.
     ``training=False`` skips what needs torch imported (methods, training configs): for the stages
-    that never import it (cache, evaluate), which would otherwise pay ~2 s CPU each."""
+    that never import it (cache, evaluate, report), which would otherwise pay ~2 s CPU each."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 

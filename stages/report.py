@@ -72,7 +72,7 @@ def main() -> None:
     p.add_argument("--plots", default="plots", help="evaluate's curves: pr/<key>.csv and pn/<key>.csv")
     p.add_argument("--out", default="report", help="output directory (default: %(default)s)")
     args = p.parse_args()
-    params = load_params(args.params)
+    params = load_params(args.params, training=False)  # the train stages checked their sections
     methods = list(section(params, "methods"))
     bits = [check_bits(b) for b in section(params, "bits")]
     seeds = [int(s) for s in section(params, "seeds")]

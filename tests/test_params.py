@@ -282,13 +282,14 @@ def test_any_value_anywhere_is_accepted_or_refused_clearly(where, value, trainin
 
 
 def test_the_stages_without_torch_check_params_without_importing_it(tmp_path):
-    """cache and evaluate never import torch; their check leaves out the training sections."""
+    """cache, evaluate and report never import torch; their check leaves out the training sections, and
+    loads no compiled kernels either (numba)."""
     code = (
         "import sys; sys.path.insert(0, 'stages'); import common; "
-        "common.load_params('params.yaml', training=False); print('torch' in sys.modules)"
+        "common.load_params('params.yaml', training=False); print('torch' in sys.modules, 'numba' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() == "False False", out.stderr
     path = with_value(tmp_path, "evaluate", "topk", "[100, 1000, al]")
     with pytest.raises(DeephashError, match=r"evaluate\.topk: expected positive integers or 'all', got 'al'"):
         common.load_params(path, training=False)
