@@ -4,24 +4,14 @@ metric as DVC's metrics file, the full summary with per-seed values beside it, a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import check_bits, load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json, write_text
 from deephash.errors import DeephashError
-from deephash.report import (
-    Stat,
-    Stats,
-    comparison_table,
-    exact_stats,
-    mean_curve,
-    metric_vs_bits_csv,
-    metric_vs_bits_figure,
-    read_curve_csv,
-    read_metrics,
-    retrieval_figure,
-    summarize,
-)
+
+if TYPE_CHECKING:
+    from deephash.report import Stat, Stats
 
 CENTER_KEYS = ("s_loss", "min_distance", "d")
 DIAGNOSTICS = ("distinct_codes", "largest_bucket", "bit_imbalance")  # the keys of bucket_stats
@@ -72,6 +62,19 @@ def main() -> None:
     p.add_argument("--plots", default="plots", help="evaluate's curves: pr/<key>.csv and pn/<key>.csv")
     p.add_argument("--out", default="report", help="output directory (default: %(default)s)")
     args = p.parse_args()
+    # imported once the arguments parse: --help answers without loading numpy or matplotlib
+    from deephash.report import (
+        comparison_table,
+        exact_stats,
+        mean_curve,
+        metric_vs_bits_csv,
+        metric_vs_bits_figure,
+        read_curve_csv,
+        read_metrics,
+        retrieval_figure,
+        summarize,
+    )
+
     params = load_params(args.params, training=False)  # the train stages checked their sections
     methods = list(section(params, "methods"))
     bits = [check_bits(b) for b in section(params, "bits")]
