@@ -96,7 +96,7 @@ def _plain(node: Any, key: str, lines: dict[str, int]) -> Any:
 TYPES: dict[str, dict[str, Any]] = {
     "dataset": {"name": str, "root": str | None},
     "split": {"protocol": str, "seed": int, "query": int | float | str, "train": int | float | str},
-    "cache": {"size": int, "workers": int},
+    "cache": {"size": int | list[int], "workers": int},
     "report": {"metrics": list[str], "curve_metric": str},
     "export": {"batch_size": int},
     "evaluate": {"topk": list[int | str], "pn": list[int], "gallery": dict},
