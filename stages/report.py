@@ -9,7 +9,6 @@ from typing import Any
 from common import check_bits, load_params, parser, run, section
 from deephash.atomic import atomic_path, write_json, write_text
 from deephash.errors import DeephashError
-from deephash.methods import method_class
 from deephash.report import (
     Stat,
     Stats,
@@ -26,6 +25,7 @@ from deephash.report import (
 
 CENTER_KEYS = ("s_loss", "min_distance", "d")
 DIAGNOSTICS = ("distinct_codes", "largest_bucket", "bit_imbalance")  # the keys of bucket_stats
+SELECTION = ("selected_epoch", "epochs")  # the train stage's record of the epoch it kept
 DEGENERATE = 0.2  # a largest bucket above this share of the database (in any seed) flags the cell
 
 
@@ -97,7 +97,11 @@ def main() -> None:
     degenerate = {
         (m, b) for m in methods for b in bits if any(v["largest_bucket"] > DEGENERATE for v in per_seed[m][b].values())
     }
-    floors = [m for m in methods if method_class(m).floor]
+    trained = {
+        m: {b: {s: read_metrics(metrics / "train" / f"{m}-{b}-{s}.json", SELECTION) for s in seeds} for b in bits}
+        for m in methods
+    }
+    floors = [m for m in methods if trained[m][bits[0]][seeds[0]].get("floor")]
     below = {
         (m, b, c)
         for m in methods
@@ -123,6 +127,8 @@ def main() -> None:
     table += "\n" + legend(len(seeds), bool(degenerate), bool(below), floors)
     table += "\n## Collapse diagnostics of the database codes\n\n"
     table += comparison_table(stats, bits, DIAGNOSTICS, show_n=False, rank=False, flags=flags)
+    table += "\n## Epochs: the one kept (best validation mAP, or the last) and the budget\n\n"
+    table += comparison_table(summarize(trained, SELECTION), bits, SELECTION, show_n=False, rank=False)
     if centres:
         table += "\n## Hash centres: fit to S (S_loss, lower is better)\n\n"
         table += comparison_table(centres, bits, ["s_loss"], lower_is_better=True, show_n=False)

@@ -131,6 +131,7 @@ def test_similarity_heatmap_fits_a_page(tmp_path):
 
 def fake_outputs(root: Path, methods: list[str], bits: list[int], seeds: list[int]) -> None:
     (root / "metrics" / "prestage").mkdir(parents=True, exist_ok=True)
+    (root / "metrics" / "train").mkdir(parents=True, exist_ok=True)
     for i, m in enumerate(methods):
         for b in bits:
             centres = {"prestage": "centers", "s_loss": 0.1 * (i + 1), "min_distance": b // 2, "d": b // 3}
@@ -142,6 +143,8 @@ def fake_outputs(root: Path, methods: list[str], bits: list[int], seeds: list[in
                 metrics |= {"distinct_codes": 50.0, "largest_bucket": 0.5 if m == "hashnet" else 0.01}
                 metrics["bit_imbalance"] = 0.1
                 (root / "metrics" / f"{m}-{b}-{s}.json").write_text(json.dumps(metrics))
+                selection = {"selected_epoch": 10 + s, "epochs": 20, "select": "best_val", "floor": m == "lsh"}
+                (root / "metrics" / "train" / f"{m}-{b}-{s}.json").write_text(json.dumps(selection))
                 for kind, rows in (("pr", "radius,precision,recall\n0,1,0.5\n"), ("pn", "n,precision\n1,1\n")):
                     (root / "plots" / kind).mkdir(parents=True, exist_ok=True)
                     (root / "plots" / kind / f"{m}-{b}-{s}.csv").write_text(rows)
@@ -184,6 +187,7 @@ def test_report_stage(tmp_path):
     assert "| shc | 3 | 0.5100 ± 0.0100 ‡ | 0.5100 ± 0.0100 ‡ |" in table
     assert "†: degenerate" in table and "‡: below the trivial floor: a lower mean than the best of lsh" in table
     assert "over n = 3 seeds" in table
+    assert "| shc | 11 ± 1.0000 | 20 ± 0.0000 | 11 ± 1.0000 | 20 ± 0.0000 |" in table  # the kept epoch over seeds
     assert table.count("| hashnet |") == 2 and table.count("| shc |") == 4  # centres tables: centre methods only
     assert sorted(p.name for p in (tmp_path / "report" / "figures").iterdir()) == [
         "metric-vs-bits.png",
