@@ -99,7 +99,12 @@ def main() -> None:
     if not is_main_process():
         return
     # `floor`: the report flags learned methods below the trivial baselines without importing them
-    selection = {"selected_epoch": result.epoch, "epochs": config.epochs, "select": config.select, "floor": method.floor}
+    selection = {
+        "selected_epoch": result.epoch,
+        "epochs": config.epochs,
+        "select": config.select,
+        "floor": method.floor,
+    }
     if result.val_map is not None:
         selection["val_map"] = result.val_map
     save_model(
