@@ -39,6 +39,9 @@ def cmd_centers(args: argparse.Namespace) -> None:
 
     with atomic_path(args.out) as tmp, tmp.open("wb") as f:
         np.save(f, centers.astype(np.int8))
+    note = report.fallback_note()
+    if note is not None:
+        print(f"deephash: warning: {note}", file=sys.stderr)
     losses = ", ".join(f"{k} {v:.4f}" for k, v in report.s_loss.items())
     print(f"d {report.d}, min distance {report.min_distance}, mean {report.mean_distance:.2f}, S_loss {losses}")
     print(f"wrote {args.out}: int8 [{report.num_classes}, {args.bits}] of +-1, row i = class i")

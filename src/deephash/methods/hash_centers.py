@@ -55,7 +55,8 @@ class CenterMethod(HashingMethod):
     def build_centers(
         cls, num_classes: int, bits: int, similarity: np.ndarray | None, params: dict[str, Any]
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """The method's centres (int8 [C, bits] of +-1) and a report of how they were made."""
+        """The method's centres (int8 [C, bits] of +-1) and a report of how they were made; the
+        report's ``warnings`` (one-line notes for stderr, such as a d not reached) are not metrics."""
         raise NotImplementedError
 
     def load_targets(self, directory: Path, train_labels: np.ndarray) -> None:
