@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from deephash.atomic import atomic_path
-from deephash.centers import check_capacity, distance_stats, gilbert_varshamov_distance, s_loss
+from deephash.centers import check_capacity, distance_stats, gilbert_varshamov_distance, read_similarity, s_loss
 from deephash.data.split import read_split
 from deephash.errors import DeephashError
 from deephash.methods import HashingMethod
@@ -26,10 +26,8 @@ def write_centers(
     if not issubclass(cls, CenterMethod):
         raise DeephashError(f"methods: {cls.name} trains without hash centres")
     classes = read_split(split).train.classes
-    similarity = np.load(similarity_path)
-    if similarity.shape != (len(classes), len(classes)):
-        raise DeephashError(f"S is {similarity.shape}, the split has {len(classes)} classes", path=similarity_path)
     check_capacity(len(classes), bits)
+    similarity = read_similarity(similarity_path, len(classes))
     start = time.perf_counter()
     centers, info = cls.build_centers(len(classes), bits, similarity, params)
     for note in info.pop("warnings", []):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import comb
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -77,6 +78,28 @@ def check_capacity(num_classes: int, bits: int) -> None:
             f"{num_classes} classes cannot have distinct centres in {bits} bits (2^{bits} = {2**bits} codes;"
             f" the smallest code length that works is {smallest_bits(num_classes)} bits)"
         )
+
+
+def read_similarity(path: str | Path, num_classes: int | None = None) -> np.ndarray:
+    """A class similarity matrix from a ``.npy`` file: numeric, square (``num_classes`` a side when
+    given) and finite, or a one-line error naming the file. Pickled (object) arrays are refused."""
+    path = Path(path)
+    if not path.exists():
+        raise DeephashError("similarity matrix not found", path=path)
+    try:
+        s = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DeephashError(f"not a numeric .npy array ({message})", path=path) from None
+    if not isinstance(s, np.ndarray) or s.dtype.kind not in "biuf":
+        raise DeephashError(f"expected a float C x C matrix, got dtype {getattr(s, 'dtype', type(s))}", path=path)
+    if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] == 0:
+        raise DeephashError(f"the similarity matrix must be square and non-empty, got shape {s.shape}", path=path)
+    if num_classes is not None and s.shape[0] != num_classes:
+        raise DeephashError(f"S is {s.shape}, the split has {num_classes} classes", path=path)
+    if not np.isfinite(s).all():
+        raise DeephashError("the similarity matrix has non-finite entries (NaN or infinity)", path=path)
+    return s.astype(np.float64)
 
 
 def s_loss(similarity: np.ndarray, centers: np.ndarray) -> float:

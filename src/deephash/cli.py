@@ -21,17 +21,11 @@ if TYPE_CHECKING:
 def cmd_centers(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from deephash.centers import AlmConfig, semantic_centers
+    from deephash.centers import AlmConfig, read_similarity, semantic_centers
     from deephash.config import check_bits
 
-    path = Path(args.similarity)
-    if not path.exists():
-        raise DeephashError("similarity matrix not found", path=path)
-    try:
-        similarity = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DeephashError(f"not a .npy array: {exc}", path=path) from None
     check_bits(args.bits, "--bits")
+    similarity = read_similarity(args.similarity)
     centers, report = semantic_centers(
         similarity, args.bits, seed=args.seed, config=AlmConfig(cycles=args.cycles), variant=args.variant
     )

@@ -63,7 +63,10 @@ class CenterMethod(HashingMethod):
         path = centers_file(directory, self.bits)
         if not path.exists():
             raise DeephashError(f"no centres for {self.name} at {self.bits} bits (run its centers stage)", path=path)
-        centers = np.load(path)
+        try:
+            centers = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DeephashError(f"not a .npy array of centres ({exc})", path=path) from None
         if centers.shape != (self.num_classes, self.bits):
             raise DeephashError(
                 f"centres of shape {centers.shape}, expected ({self.num_classes}, {self.bits})", path=path
