@@ -26,7 +26,10 @@ def write_centers(
     if not issubclass(cls, CenterMethod):
         raise DeephashError(f"methods: {cls.name} trains without hash centres")
     classes = read_split(split).train.classes
-    check_capacity(len(classes), bits)
+    try:
+        check_capacity(len(classes), bits)
+    except DeephashError as exc:
+        raise exc.located(split) from None
     similarity = read_similarity(similarity_path, len(classes))
     start = time.perf_counter()
     centers, info = cls.build_centers(len(classes), bits, similarity, params)

@@ -96,7 +96,7 @@ def _plain(node: Any, key: str, lines: dict[str, int]) -> Any:
 TYPES: dict[str, dict[str, Any]] = {
     "dataset": {"name": str, "root": str | None},
     "split": {"protocol": str, "seed": int, "query": int | float | str, "train": int | float | str},
-    "cache": {"size": int, "workers": int, "on_bad_image": str},
+    "cache": {"workers": int, "on_bad_image": str},  # cache.size: parse_size (an int or [height, width])
     "report": {"metrics": list[str], "curve_metric": str},
     "export": {"batch_size": int},
     "evaluate": {"topk": list[int | str], "pn": list[int], "gallery": dict},
@@ -123,6 +123,10 @@ def validate_params(params: dict[str, Any], training: bool = True) -> None:
         node = check_type(section(params, dotted, {}), dict, dotted)
         for key in node.keys() & types.keys():
             check_type(node[key], types[key], f"{dotted}.{key}")
+    if "size" in params.get("cache", {}):
+        from deephash.data.cache import parse_size
+
+        parse_size(params["cache"]["size"])
     for dotted, choices in CHOICES.items():
         value = section(params, dotted, {})
         if value != {} and value not in choices:

@@ -21,11 +21,15 @@ if TYPE_CHECKING:
 def cmd_centers(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from deephash.centers import AlmConfig, read_similarity, semantic_centers
+    from deephash.centers import AlmConfig, check_capacity, read_similarity, semantic_centers
     from deephash.config import check_bits
 
     check_bits(args.bits, "--bits")
     similarity = read_similarity(args.similarity)
+    try:
+        check_capacity(len(similarity), args.bits)
+    except DeephashError as exc:
+        raise exc.located(args.similarity) from None
     centers, report = semantic_centers(
         similarity, args.bits, seed=args.seed, config=AlmConfig(cycles=args.cycles), variant=args.variant
     )
