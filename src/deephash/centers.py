@@ -90,6 +90,8 @@ def read_similarity(path: str | Path, num_classes: int | None = None) -> np.ndar
         s = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in message:
+            message = "no .npy header, or pickled objects, which are never loaded"
         raise DeephashError(f"not a numeric .npy array ({message})", path=path) from None
     if not isinstance(s, np.ndarray) or s.dtype.kind not in "biuf":
         raise DeephashError(f"expected a float C x C matrix, got dtype {getattr(s, 'dtype', type(s))}", path=path)

@@ -85,12 +85,23 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
-        detail = next((line for line in lines if "WeightsUnpickler error" in line), lines[0])
-        raise DeephashError(f"refused: not a plain state dict of tensors ({detail[:200]})", path=path) from None
+        raise DeephashError(f"refused: not a plain state dict of tensors ({_why(exc)})", path=path) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DeephashError("expected a state dict of tensors", path=path)
     return state
+
+
+def _why(exc: BaseException) -> str:
+    """torch's refusal in a few words (its own text suggests loading the file unsafely)."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return f"its pickle calls {found.group(1)}; nothing of it ran"
+    if "zip archive" in text or "central directory" in text:
+        return "not a torch zip archive: truncated or tampered"
+    return "its pickle holds more than tensors or is corrupt; nothing of it ran"
 
 
 def eval_config(config: dict[str, Any]) -> TrainConfig:
