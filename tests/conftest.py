@@ -11,6 +11,21 @@ import numpy as np
 import pytest
 import torch
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_stage_in_process(script: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """A stage's ``__main__`` run in this process (no interpreter start-up, ~2-3 s saved per call);
+    returns its exit status. Its stdout and stderr reach ``capsys``."""
+    import runpy
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.syspath_prepend(str(ROOT / "stages"))
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(ROOT / "stages" / script), run_name="__main__")
+    return int(exit_.value.code or 0)
+
 
 def synthetic_similarity(num_classes: int, seed: int = 0, group: int = 5) -> np.ndarray:
     """An S shaped like SHC stage 1's output: classes in superclasses, rows centred and scaled."""

@@ -119,7 +119,12 @@ def test_a_boolean_is_not_a_number_nor_a_float_an_integer():
             "  metrics: [map@5000, map@all]",
             r"report\.metrics: map@5000 is not measured",
         ),
-        ("  size: 0 ", "  size: 0.5 ", r"cache\.size: 0\.5 is float, expected an integer"),
+        ("  size: 0 ", "  size: 0.5 ", r"cache\.size: expected an image side >= 0 .* got 0\.5"),
+        (
+            "  on_bad_image: fail",
+            "  on_bad_image: skipp",
+            r"cache\.on_bad_image: unknown option 'skipp' \(did you mean skip\?\)",
+        ),
         ("preset: default", "preset: shc-cifar10", r"preset: no preset 'shc-cifar10' \(did you mean shc-cifar100\?"),
     ],
 )

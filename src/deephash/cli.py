@@ -21,17 +21,15 @@ if TYPE_CHECKING:
 def cmd_centers(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from deephash.centers import AlmConfig, semantic_centers
+    from deephash.centers import AlmConfig, check_capacity, read_similarity, semantic_centers
     from deephash.config import check_bits
 
-    path = Path(args.similarity)
-    if not path.exists():
-        raise DeephashError("similarity matrix not found", path=path)
-    try:
-        similarity = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DeephashError(f"not a .npy array: {exc}", path=path) from None
     check_bits(args.bits, "--bits")
+    similarity = read_similarity(args.similarity)
+    try:
+        check_capacity(len(similarity), args.bits)
+    except DeephashError as exc:
+        raise exc.located(args.similarity) from None
     centers, report = semantic_centers(
         similarity, args.bits, seed=args.seed, config=AlmConfig(cycles=args.cycles), variant=args.variant
     )
@@ -39,6 +37,9 @@ def cmd_centers(args: argparse.Namespace) -> None:
 
     with atomic_path(args.out) as tmp, tmp.open("wb") as f:
         np.save(f, centers.astype(np.int8))
+    note = report.fallback_note()
+    if note is not None:
+        print(f"deephash: warning: {note}", file=sys.stderr)
     losses = ", ".join(f"{k} {v:.4f}" for k, v in report.s_loss.items())
     print(f"d {report.d}, min distance {report.min_distance}, mean {report.mean_distance:.2f}, S_loss {losses}")
     print(f"wrote {args.out}: int8 [{report.num_classes}, {args.bits}] of +-1, row i = class i")
