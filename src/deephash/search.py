@@ -10,6 +10,7 @@ HDF5 codes file chunk by chunk, so a database larger than RAM is searched in bou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -227,10 +228,26 @@ class MultiIndex:
 class HammingIndex:
     """Packed codes held as uint64 words, searched exactly; ``save``/``load`` persist it (memory-mapped)."""
 
-    def __init__(self, codes: np.ndarray, bits: int) -> None:
+    def __init__(
+        self, codes: np.ndarray, bits: int, ids: np.ndarray | None = None, labels: np.ndarray | None = None
+    ) -> None:
         self.bits = check_bits(bits)
         self.words = hamming.to_words(check_codes(codes, bits, "database"))
         self.multi_index: MultiIndex | None = None
+        self.ids, self.labels = _item_arrays(len(self), ids, labels)
+        self.source: str | None = None
+
+    @classmethod
+    def from_codes_file(cls, path: str | Path) -> HammingIndex:
+        """The database group of an HDF5 codes file, with its ids and labels; ``source`` is the file's digest."""
+        stream = CodeStream(path, "database")
+        index = cls(stream.read("codes"), stream.bits, stream.read("ids"), stream.read("labels"))
+        index.source = file_digest(path)
+        return index
+
+    def item_id(self, row: int) -> str:
+        """The id of database row ``row`` (its row number when the index holds no ids)."""
+        return str(row) if self.ids is None else bytes(self.ids[row]).decode("utf-8")
 
     def __len__(self) -> int:
         return int(self.words.shape[1])
@@ -255,11 +272,15 @@ class HammingIndex:
         return within(self, queries, radius)
 
     def save(self, directory: str | Path) -> None:
-        """``index.json``, ``words.npy`` and, once built, the multi-index tables; written atomically."""
+        """``index.json``, ``words.npy``, the ids and labels when held and, once built, the multi-index
+        tables; written atomically."""
         with atomic_path(directory, directory=True) as tmp:
-            meta = {"format": INDEX_FORMAT, "bits": self.bits, "count": len(self)}
+            meta = {"format": INDEX_FORMAT, "bits": self.bits, "count": len(self), "source": self.source}
             (tmp / "index.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
             np.save(tmp / "words.npy", self.words)
+            for name in ("ids", "labels"):
+                if getattr(self, name) is not None:
+                    np.save(tmp / f"{name}.npy", getattr(self, name))
             if self.multi_index is not None:
                 for name in ("bounds", "starts", "members"):
                     np.save(tmp / f"{name}.npy", getattr(self.multi_index, name))
@@ -284,11 +305,43 @@ class HammingIndex:
             raise DeephashError(f"expected uint64 [{-(-bits // 64)}, {count}], got {words.dtype} {words.shape}")
         index = cls.__new__(cls)
         index.bits, index.words, index.multi_index = bits, words, None
+        index.source = meta.get("source")
+        items = [
+            _load_array(directory / f"{name}.npy", mode) if (directory / f"{name}.npy").exists() else None
+            for name in ("ids", "labels")
+        ]
+        try:
+            index.ids, index.labels = _item_arrays(count, *items)
+        except DeephashError as exc:
+            raise exc.located(directory) from None
         if (directory / "bounds.npy").exists():
             index.multi_index = MultiIndex(
                 *(_load_array(directory / f"{name}.npy", mode) for name in ("bounds", "starts", "members"))
             )
         return index
+
+
+def _item_arrays(
+    count: int, ids: np.ndarray | None, labels: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Ids as fixed-width UTF-8 bytes (memory-mappable, unlike Python strings) and uint8 labels [N, C]."""
+    if ids is not None:
+        ids = np.asarray(ids)
+        if ids.dtype.kind != "S":
+            ids = np.array([i if isinstance(i, bytes) else str(i).encode("utf-8") for i in ids.tolist()], "S")
+        if ids.shape != (count,):
+            raise DeephashError(f"{len(ids)} ids for {count} codes")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.dtype != np.uint8 or labels.ndim != 2 or len(labels) != count:
+            raise DeephashError(f"labels must be uint8 [{count}, C], got {labels.dtype} {labels.shape}")
+    return ids, labels
+
+
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file: what a saved index records of the codes file it was built from."""
+    with Path(path).open("rb") as f:
+        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _load_array(path: Path, mode: str | None) -> np.ndarray:
