@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codes", required=True, help="HDF5 codes file: its database group is the index")
     p.add_argument("--model", help="trained model directory, to encode uploaded images")
     p.add_argument(
-        "--cache", default=DEFAULT_CACHE, help="image cache for thumbnails (default: %(default)s if present)"
+        "--cache", default=DEFAULT_CACHE, help="image cache for thumbnails (default: %(default)s if present; '': none)"
     )
     p.add_argument("--index", help="saved index directory: loaded (memory-mapped) if built from --codes, else written")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")

@@ -63,7 +63,7 @@ def export_encoder(model: str | Path, out: str | Path) -> dict[str, Any]:
     height, width, channels = input_shape(config, model)
     encoder = Encoder(network, int(config["bits"]), int(config["train"]["crop"])).eval()
     example = torch.zeros((2, height, width, channels), dtype=torch.uint8)
-    meta = {
+    meta: dict[str, Any] = {
         "input": {"name": "images", "dtype": "uint8", "layout": "NHWC", "shape": ["batch", height, width, channels]},
         "output": {"name": "codes", "dtype": "uint8", "shape": ["batch", int(config["bits"]) // 8]},
         "bit_order": "numpy.packbits (bit 1 = output >= 0)",
@@ -100,18 +100,22 @@ def check_encoder(
     options = ort.SessionOptions()
     options.intra_op_num_threads = preprocessing.threads
     session = ort.InferenceSession(str(exported / ONNX_FILE), options, providers=["CPUExecutionProvider"])
-    scripted = torch.jit.load(str(exported / TORCHSCRIPT_FILE))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation (see the module's docstring)
+        scripted = torch.jit.load(str(exported / TORCHSCRIPT_FILE))
     runtimes = {
         "onnxruntime": lambda batch: session.run(["codes"], {"images": batch})[0],
         "torchscript": lambda batch: scripted(torch.from_numpy(batch)).numpy(),
     }
     counts = {name: np.zeros(4, np.int64) for name in RUNTIMES}  # differing bits, near zero, codes, images
+    closest = np.inf  # the smallest |u| seen: how near the codes came to a flip
     for part in GROUPS:
         images = load_cache(Path(cache) / f"{part}.npy")
         labels = np.zeros((len(images), int(config["num_classes"])), np.uint8)
         outputs = predict(network, ImageArrays(images, labels), preprocessing, batch_size, desc=f"encode {part}")
         expected = pack_codes(outputs.numpy())
         near = np.abs(outputs.numpy()) < tolerance
+        closest = min(closest, float(np.abs(outputs.numpy()).min(initial=np.inf)))
         for name, run in runtimes.items():
             with torch.no_grad():
                 got = np.concatenate(
@@ -123,7 +127,8 @@ def check_encoder(
     result = {
         name: Agreement(int(c[3]), int(c[3]) * bits, int(c[0]), int(c[1]), int(c[2])) for name, c in counts.items()
     }
-    write_json(exported / CHECK_FILE, {"tolerance": tolerance, **{k: asdict(v) for k, v in result.items()}})
+    summary = {"tolerance": tolerance, "min_abs_output": closest, **{k: asdict(v) for k, v in result.items()}}
+    write_json(exported / CHECK_FILE, summary)
     for name, agreement in result.items():
         if agreement.differing_bits > agreement.near_zero:
             raise DeephashError(

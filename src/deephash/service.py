@@ -78,9 +78,10 @@ class SearchService:
             raise DeephashError("query and database codes have different lengths", path=codes)
         self.query_codes, self.query_labels = query.read("codes"), query.read("labels")
         self.query_ids = [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in query.read("ids")]
-        ids, self.labels = self.index.ids, self.index.labels
-        if ids is None or self.labels is None:
+        ids, labels = self.index.ids, self.index.labels
+        if ids is None or labels is None:
             raise DeephashError("the index holds no ids or labels", path=index)
+        self.labels: np.ndarray = labels
         self.rows: dict[str, tuple[str, int]] = {
             i.decode("utf-8"): ("database", row) for row, i in enumerate(ids.tolist())
         }
