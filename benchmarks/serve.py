@@ -41,6 +41,8 @@ def start(codes: Path, index: Path, port: int) -> tuple[subprocess.Popen[str], f
     started = time.perf_counter()
     argv = [sys.executable, "-m", "deephash", "serve", "--codes", str(codes), "--index", str(index), "--cache", ""]
     server = subprocess.Popen([*argv, "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    print(server.stdout.readline().strip())  # the service's own start-up line: index and ready times
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -102,8 +104,8 @@ def main() -> None:
         server.wait()
         server, load_s = start(codes, Path(tmp) / "index", port)
         print(
-            f"{args.database:,} x 64-bit codes; service start-up {build_s:.2f} s building the index,"
-            f" {load_s:.2f} s loading the saved one (a Python process that imports torch included)\n"
+            f"{args.database:,} x 64-bit codes; first answer {build_s:.2f} s after starting (index built),"
+            f" {load_s:.2f} s (saved index loaded), a Python process importing torch and numba included\n"
         )
         try:
             index = HammingIndex(database, 64)

@@ -41,7 +41,8 @@ def test_index_with_ids_and_labels_round_trips_memory_mapped(trained, tmp_path, 
         a, b = built.search(queries, k), loaded.search(queries, k)
         np.testing.assert_array_equal(a.indices, b.indices)
         np.testing.assert_array_equal(a.distances, b.distances)
-    assert loaded.item_id(0) == "img5"
+    assert loaded.item_id(0) == "img5" and loaded.find("img7") == 2 and loaded.find("img") is None
+    assert [loaded.find(f"img{i}") for i in range(5, 40)] == list(range(35))
     # another codes file: the saved index is not its own, so it is rebuilt (with a note) and replaced
     other = HammingIndex.from_codes_file(root / "codes.h5")
     other.source = "sha256:0"

@@ -252,6 +252,7 @@ class HammingIndex:
         self.words = hamming.to_words(check_codes(codes, bits, "database"))
         self.multi_index: MultiIndex | None = None
         self.ids, self.labels = _item_arrays(len(self), ids, labels)
+        self.id_order = None if self.ids is None else np.argsort(self.ids, kind="stable")
         self.source: str | None = None
 
     @classmethod
@@ -265,6 +266,22 @@ class HammingIndex:
     def item_id(self, row: int) -> str:
         """The id of database row ``row`` (its row number when the index holds no ids)."""
         return str(row) if self.ids is None else bytes(self.ids[row]).decode("utf-8")
+
+    def find(self, ident: str) -> int | None:
+        """The first database row with this id, by binary search in ``id_order`` (the ids' sorted
+        order, saved with them): about 20 probes of the memory-mapped ids for 1M, and no table of
+        Python strings to build when a service starts."""
+        if self.ids is None or self.id_order is None:
+            return None
+        key, order, ids = ident.encode("utf-8"), self.id_order, self.ids
+        lo, hi = 0, len(order)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if bytes(ids[order[mid]]) < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return int(order[lo]) if lo < len(order) and bytes(ids[order[lo]]) == key else None
 
     def __len__(self) -> int:
         return int(self.words.shape[1])
@@ -295,7 +312,7 @@ class HammingIndex:
             meta = {"format": INDEX_FORMAT, "bits": self.bits, "count": len(self), "source": self.source}
             (tmp / "index.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
             np.save(tmp / "words.npy", self.words)
-            for name in ("ids", "labels"):
+            for name in ("ids", "id_order", "labels"):
                 if getattr(self, name) is not None:
                     np.save(tmp / f"{name}.npy", getattr(self, name))
             if self.multi_index is not None:
@@ -331,6 +348,11 @@ class HammingIndex:
             index.ids, index.labels = _item_arrays(count, *items)
         except DeephashError as exc:
             raise exc.located(directory) from None
+        index.id_order = None
+        if index.ids is not None:
+            index.id_order = _load_array(directory / "id_order.npy", mode)
+            if index.id_order.shape != (count,):
+                raise DeephashError(f"id_order holds {len(index.id_order)} rows for {count} codes", path=directory)
         if (directory / "bounds.npy").exists():
             index.multi_index = MultiIndex(
                 *(_load_array(directory / f"{name}.npy", mode) for name in ("bounds", "starts", "members"))

@@ -72,23 +72,21 @@ class SearchService:
         index: str | Path | None = None,
         k: int = 10,
     ) -> None:
+        started = time.perf_counter()
         self.index = open_index(codes, index)
+        self.index_seconds = time.perf_counter() - started
         query = CodeStream(codes, "query")
         if query.bits != self.index.bits:
             raise DeephashError("query and database codes have different lengths", path=codes)
         self.query_codes, self.query_labels = query.read("codes"), query.read("labels")
         self.query_ids = [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in query.read("ids")]
-        ids, labels = self.index.ids, self.index.labels
-        if ids is None or labels is None:
+        if self.index.ids is None or self.index.labels is None:
             raise DeephashError("the index holds no ids or labels", path=index)
-        self.labels: np.ndarray = labels
-        self.rows: dict[str, tuple[str, int]] = {
-            i.decode("utf-8"): ("database", row) for row, i in enumerate(ids.tolist())
-        }
-        self.rows.update({ident: ("query", row) for row, ident in enumerate(self.query_ids)})
+        self.labels: np.ndarray = self.index.labels
+        self.query_rows = {ident: row for row, ident in reversed(list(enumerate(self.query_ids)))}
         self.max_k = min(MAX_K, len(self.index))
         self.k = min(k, self.max_k)
-        self.classes: list[str] | None = None
+        classes: list[str] = []
         self.encoder: torch.nn.Module | None = None
         if model is not None:
             from deephash.encoder import input_shape, load_encoder
@@ -100,7 +98,9 @@ class SearchService:
                     path=model,
                 )
             self.shape = input_shape(config, model)
-            self.classes = config.get("classes")
+            classes = list(config.get("classes", []))
+        width = self.labels.shape[1]
+        self.names = np.array([classes[c] if c < len(classes) else str(c) for c in range(width)], dtype=object)
         self.images: dict[str, np.ndarray] = {}
         if cache is not None:
             sizes = {"query": len(self.query_ids), "database": len(self.index)}
@@ -123,22 +123,32 @@ class SearchService:
             raise BadRequest(f"k must be an integer in 1..{self.max_k}, got {value}")
         return value
 
-    def label_names(self, labels: np.ndarray) -> list[str]:
-        names = self.classes
-        return [names[c] if names and c < len(names) else str(c) for c in np.flatnonzero(labels).tolist()]
+    def label_names(self, labels: np.ndarray) -> list[list[str]]:
+        """Class names of each row of multi-hot ``labels`` [R, C], in one vectorised pass."""
+        rows, columns = np.nonzero(labels)
+        out: list[list[str]] = [[] for _ in range(len(labels))]
+        for r, name in zip(rows.tolist(), self.names[columns].tolist(), strict=True):
+            out[r].append(name)
+        return out
 
     def item(self, ident: str) -> tuple[str, int]:
-        """(part, row) of an id of the query or database group."""
-        if ident not in self.rows:
+        """(part, row) of an id of the query group, else of the database group."""
+        if ident in self.query_rows:
+            return "query", self.query_rows[ident]
+        row = self.index.find(ident)
+        if row is None:
             raise BadRequest(f"no query or database item has the id {ident!r}", status=404)
-        return self.rows[ident]
+        return "database", row
 
     def _search(self, code: np.ndarray, k: int, started: float) -> Answer:
         with self.lock:
             found = self.index.search(code, k)
+        rows = found.indices[0]
         results = [
-            {"id": self.index.item_id(row), "distance": d, "labels": self.label_names(self.labels[row])}
-            for d, row in zip(found.distances[0].tolist(), found.indices[0].tolist(), strict=True)
+            {"id": self.index.item_id(row), "distance": d, "labels": names}
+            for d, row, names in zip(
+                found.distances[0].tolist(), rows.tolist(), self.label_names(self.labels[rows]), strict=True
+            )
         ]
         return Answer(results, (time.perf_counter() - started) * 1000)
 
@@ -148,8 +158,8 @@ class SearchService:
         part, row = self.item(ident)
         code = self.query_codes[row : row + 1] if part == "query" else self.index_codes(row)
         answer = self._search(code, k, started)
-        labels = self.query_labels[row] if part == "query" else self.labels[row]
-        answer.query = {"id": ident, "part": part, "labels": self.label_names(labels)}
+        labels = self.query_labels if part == "query" else self.labels
+        answer.query = {"id": ident, "part": part, "labels": self.label_names(labels[row : row + 1])[0]}
         return answer
 
     def index_codes(self, row: int) -> np.ndarray:
