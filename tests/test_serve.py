@@ -215,3 +215,17 @@ def test_page_in_headless_chromium(server, trained, tmp_path):
     finally:
         browser.quit()
     assert Image.open(tmp_path / "upload.png").size[0] > 0
+
+
+def test_serve_command_bad_input_is_one_line(trained, tmp_path, capsys):
+    from deephash.cli import main
+
+    root, _ = trained
+    assert main(["serve", "--codes", str(tmp_path / "none.h5"), "--cache", ""]) == 2
+    assert f"deephash: {tmp_path / 'none.h5'}: codes file not found" in capsys.readouterr().err
+    assert main(["serve", "--codes", str(root / "codes.h5"), "--cache", str(tmp_path)]) == 2
+    assert f"deephash: {tmp_path}: no database.npy in the image cache" in capsys.readouterr().err
+    assert main(["serve", "--codes", str(root / "codes.h5"), "--model", str(tmp_path), "--cache", ""]) == 2
+    assert "model directory has no config.json" in capsys.readouterr().err
+    assert main(["export-model", "--model", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "model directory has no config.json" in capsys.readouterr().err

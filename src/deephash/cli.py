@@ -207,9 +207,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise DeephashError("no database.npy in the image cache", path=args.cache)
     service = SearchService(args.codes, args.model, cache, args.index, k=args.k)
     create_app(service)  # fails here, in one line, when fastapi is missing
-    seconds, how = time.perf_counter() - started, "loaded" if args.index else "built"
+    seconds = time.perf_counter() - started
     print(
-        f"{len(service.index)} codes: index {how} in {service.index_seconds * 1000:.0f} ms, service ready in"
+        f"{len(service.index)} codes: index ready in {service.index_seconds * 1000:.0f} ms, service in"
         f" {seconds:.2f} s; serving http://{args.host}:{args.port}/",
         flush=True,
     )
