@@ -40,6 +40,7 @@ def test_exported_encoders_match_pytorch(exported):
         assert check[runtime]["images"] == 40 and check[runtime]["bits"] == 40 * 16
         assert check[runtime]["differing_bits"] == check[runtime]["near_zero"]  # flips only next to zero
         assert any(line.startswith(f"{runtime}: {check[runtime]['differing_bits']} of 640 bits") for line in lines)
+    assert sorted(f.name for f in out.iterdir()) == ["check.json", "encoder.json", "encoder.onnx", "encoder.ts"]
     meta = json.loads((out / "encoder.json").read_text())
     assert meta["input"] == {"name": "images", "dtype": "uint8", "layout": "NHWC", "shape": ["batch", 8, 8, 1]}
     # the files alone, outside deephash: the codes the export stage wrote, for any batch size

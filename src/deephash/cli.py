@@ -207,6 +207,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise DeephashError("no database.npy in the image cache", path=args.cache)
     service = SearchService(args.codes, args.model, cache, args.index, k=args.k)
     create_app(service)  # fails here, in one line, when fastapi is missing
+    service.warm()
     seconds = time.perf_counter() - started
     print(
         f"{len(service.index)} codes: index ready in {service.index_seconds * 1000:.0f} ms, service in"

@@ -80,6 +80,7 @@ def export_encoder(model: str | Path, out: str | Path) -> dict[str, Any]:
             output_names=["codes"],
             dynamic_shapes=({0: batch},),
             dynamo=True,
+            external_data=False,  # one self-contained file, weights inside
             verbose=False,
         )
         with torch.no_grad():

@@ -192,6 +192,11 @@ class SearchService:
         Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(out, format="PNG")
         return out.getvalue()
 
+    def warm(self) -> None:
+        """One search, so that numba loads its compiled kernels (seconds) before the first request."""
+        if len(self.index):
+            self.index.search(self.index_codes(0), 1)
+
     def info(self) -> dict[str, Any]:
         """What the page needs to start: sizes, k limits, whether uploads work, some query ids to pick."""
         return {
