@@ -96,13 +96,15 @@ def _plain(node: Any, key: str, lines: dict[str, int]) -> Any:
 TYPES: dict[str, dict[str, Any]] = {
     "dataset": {"name": str, "root": str | None},
     "split": {"protocol": str, "seed": int, "query": int | float | str, "train": int | float | str},
-    "cache": {"size": int, "workers": int},
+    "cache": {"workers": int, "on_bad_image": str},  # cache.size: parse_size (an int or [height, width])
     "report": {"metrics": list[str], "curve_metric": str},
     "export": {"batch_size": int},
     "evaluate": {"topk": list[int | str], "pn": list[int], "gallery": dict},
     "evaluate.gallery": {"queries": int, "topk": int},
 }
 TYPES["split"] |= {"database": int | float | str, "train_in_database": bool}
+#: keys that take one of a few names
+CHOICES: dict[str, tuple[str, ...]] = {"cache.on_bad_image": ("fail", "skip")}
 
 
 def validate_params(params: dict[str, Any], training: bool = True) -> None:
@@ -121,6 +123,14 @@ def validate_params(params: dict[str, Any], training: bool = True) -> None:
         node = check_type(section(params, dotted, {}), dict, dotted)
         for key in node.keys() & types.keys():
             check_type(node[key], types[key], f"{dotted}.{key}")
+    if "size" in params.get("cache", {}):
+        from deephash.data.cache import parse_size
+
+        parse_size(params["cache"]["size"])
+    for dotted, choices in CHOICES.items():
+        value = section(params, dotted, {})
+        if value != {} and value not in choices:
+            raise unknown("option", value, choices, dotted)
     _check_dataset(params.get("dataset", {}), params.get("split", {}))
     _check_report(params.get("evaluate", {}), params.get("report", {}))
 

@@ -20,6 +20,7 @@ def main() -> None:
     from deephash.checkpoint import eval_config, load_model, load_train_codes
     from deephash.codes import GROUPS, CodeSet, stream_codes, substitute_codes
     from deephash.data.arrays import ImageArrays, load_arrays
+    from deephash.data.cache import kept_catalog
     from deephash.data.split import read_split
 
     bits = check_bits(args.bits)
@@ -30,8 +31,8 @@ def main() -> None:
     train_codes = load_train_codes(args.model)
 
     def producer(part: str) -> tuple[int, Callable[[int, int], CodeSet]]:
-        catalog = split.part(part)
-        data = load_arrays(args.cache, catalog, part)
+        data = load_arrays(args.cache, split.part(part), part)
+        catalog = kept_catalog(split.part(part), args.cache, part)  # the rows of ``data``
 
         def produce(start: int, stop: int) -> CodeSet:
             rows = ImageArrays(data.images[start:stop], data.labels[start:stop])  # a view of the memory map

@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 CENTER_KEYS = ("s_loss", "min_distance", "d")
 DIAGNOSTICS = ("distinct_codes", "largest_bucket", "bit_imbalance")  # the keys of bucket_stats
+SELECTION = ("selected_epoch", "epochs")  # the train stage's record of the epoch it kept
 DEGENERATE = 0.2  # a largest bucket above this share of the database (in any seed) flags the cell
 
 
-def legend(n: int, degenerate: bool) -> str:
+def legend(n: int, degenerate: bool, below: bool, floors: list[str]) -> str:
     lines = [
         f"Mean ± sample sd over n = {n} seeds." if n > 1 else "One seed (n = 1): no sd, so no best is marked.",
         "**Bold**: the column's best, ahead of every other method by more than the larger of their two sds;"
@@ -28,6 +29,8 @@ def legend(n: int, degenerate: bool) -> str:
         lines.append(
             f"†: degenerate codes: in at least one seed more than {DEGENERATE:.0%} of the database shares one code."
         )
+    if below:
+        lines.append(f"‡: below the trivial floor: a lower mean than the best of {' / '.join(floors)} in that column.")
     return "\n".join(lines) + "\n"
 
 
@@ -97,6 +100,20 @@ def main() -> None:
     degenerate = {
         (m, b) for m in methods for b in bits if any(v["largest_bucket"] > DEGENERATE for v in per_seed[m][b].values())
     }
+    trained = {
+        m: {b: {s: read_metrics(metrics / "train" / f"{m}-{b}-{s}.json", SELECTION) for s in seeds} for b in bits}
+        for m in methods
+    }
+    floors = [m for m in methods if trained[m][bits[0]][seeds[0]].get("floor")]
+    below = {
+        (m, b, c)
+        for m in methods
+        for b in bits
+        for c in columns
+        if floors and m not in floors and stats[m][b][c].mean < max(stats[f][b][c].mean for f in floors)
+    }
+    flags = {(m, b, c): "‡" for m, b, c in below}
+    flags |= {(m, b, c): (flags.get((m, b, c), "") + " †").strip() for m, b in degenerate for c in needed}
     prestages = {
         m: {b: read_metrics(metrics / "prestage" / f"{m}-{b}.json", ["prestage"]) for b in bits} for m in methods
     }
@@ -109,10 +126,12 @@ def main() -> None:
         for b, cells in by_bits.items():
             full[m][f"b{b}"]["centers"] = {k: c.mean for k, c in cells.items()}
     write_json(out / "summary.json", full)
-    table = "## Retrieval\n\n" + comparison_table(stats, bits, columns, degenerate=degenerate)
-    table += "\n" + legend(len(seeds), bool(degenerate))
+    table = "## Retrieval\n\n" + comparison_table(stats, bits, columns, flags=flags)
+    table += "\n" + legend(len(seeds), bool(degenerate), bool(below), floors)
     table += "\n## Collapse diagnostics of the database codes\n\n"
-    table += comparison_table(stats, bits, DIAGNOSTICS, show_n=False, rank=False, degenerate=degenerate)
+    table += comparison_table(stats, bits, DIAGNOSTICS, show_n=False, rank=False, flags=flags)
+    table += "\n## Epochs: the one kept (best validation mAP, or the last) and the budget\n\n"
+    table += comparison_table(summarize(trained, SELECTION), bits, SELECTION, show_n=False, rank=False)
     if centres:
         table += "\n## Hash centres: fit to S (S_loss, lower is better)\n\n"
         table += comparison_table(centres, bits, ["s_loss"], lower_is_better=True, show_n=False)

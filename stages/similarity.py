@@ -23,7 +23,7 @@ def main() -> None:
     from deephash.data.split import read_split
     from deephash.models import create_backbone
     from deephash.report import similarity_heatmap
-    from deephash.similarity import classifier_similarity
+    from deephash.similarity import classifier_similarity, machine_independent
     from deephash.train import TrainConfig, seed_everything
 
     params = dict(section(load_params(args.params), "similarity"))
@@ -36,6 +36,7 @@ def main() -> None:
     backbone = create_backbone(in_channels=data.channels, key="similarity.backbone", **backbone_params)
     with live_callback(args.live, "classifier") as log:
         s, stats = classifier_similarity(data, backbone, config, mask=mask, order=order, callback=log)
+    s = machine_independent(s)  # the centres read S: its last bits must not depend on the CPU
     with atomic_path(args.out, directory=True) as tmp:
         with (tmp / "S.npy").open("wb") as f:
             np.save(f, s)

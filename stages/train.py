@@ -100,7 +100,13 @@ def main() -> None:
     train_codes = method.train_codes()  # a collective call under DDP (SEMICON): before the rank check
     if not is_main_process():
         return
-    selection = {"selected_epoch": result.epoch, "epochs": config.epochs, "select": config.select}
+    # `floor`: the report flags learned methods below the trivial baselines without importing them
+    selection = {
+        "selected_epoch": result.epoch,
+        "epochs": config.epochs,
+        "select": config.select,
+        "floor": method.floor,
+    }
     if result.val_map is not None:
         selection["val_map"] = result.val_map
     save_model(

@@ -146,3 +146,29 @@ def test_annealed_search_never_returns_worse_than_its_start():
     searched = polish(s, start, d, rounds=50, kick=4, temperature=0.01, seed=1)
     assert s_loss(s, searched) <= s_loss(s, start)
     assert distance_stats(searched)[0] >= d
+
+
+def test_gv_guarantee_is_one_below_the_released_codes_d():
+    from math import comb
+
+    from deephash.centers import gv_guaranteed_distance
+
+    assert gv_guaranteed_distance(16, 100) == 3 and gilbert_varshamov_distance(16, 100) == 4
+    assert 2**16 // sum(comb(16, i) for i in range(4)) == 94  # what GV guarantees at d = 4
+    for q, c in [(16, 10), (32, 100), (64, 555), (24, 7), (8, 200)]:
+        d = gv_guaranteed_distance(q, c)
+        assert sum(comb(q, i) for i in range(d)) * c <= 2**q < sum(comb(q, i) for i in range(d + 1)) * c
+        assert gilbert_varshamov_distance(q, c) == d + 1
+
+
+def test_more_classes_than_codes_is_refused_with_the_length_that_works():
+    with pytest.raises(DeephashError, match=r"300 classes .* 8 bits .* smallest code length that works is 16 bits"):
+        semantic_centers(np.eye(300), 8)
+
+
+def test_an_unreachable_d_falls_back_to_the_largest_reached():
+    # 200 codes of 8 bits 2 apart do not exist (at most 128: the even-weight code); d = 1 does
+    centers, report = semantic_centers(np.eye(200), 8, config=AlmConfig(cycles=1), polish_flips=False)
+    assert (report.d_requested, report.d, report.min_distance) == (2, 1, 1)
+    assert "fell back to d = 1" in (report.fallback_note() or "")
+    assert len({row.tobytes() for row in centers}) == 200

@@ -59,3 +59,17 @@ def test_build_centers_validates_its_params():
         csq.build_centers(40, 16, None, {"trials": 0})
     centers, info = csq.build_centers(10, 16, np.eye(10), {})  # S is ignored
     assert info["construction"] == "hadamard" and centers.shape == (10, 16)
+
+
+def test_unmet_thresholds_come_with_a_warning():
+    csq = method_class("csq")
+    _, info = csq.build_centers(100, 8, None, {"trials": 2})
+    (note,) = info["warnings"]
+    assert "none of 2 draws met CSQ's thresholds" in note and "two classes share a centre" in note
+    _, info = csq.build_centers(10, 16, None, {})
+    assert "warnings" not in info
+
+
+def test_more_classes_than_codes_is_refused():
+    with pytest.raises(DeephashError, match="smallest code length that works is 16 bits"):
+        csq_centers(257, 8)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import run_stage_in_process
 from test_data_files import write_image, write_lines
 
 from deephash.data import create_dataset
@@ -130,3 +131,38 @@ def test_bad_list_stops_the_split_stage_and_writes_nothing(project):
     expected = f"all.txt:25: listed image 'img/missing.jpg' not found under {project / 'lists'}"
     assert out.stderr.startswith("deephash: ") and out.stderr.strip().endswith(expected)
     assert not (project / "data").exists() and not (project / "metrics").exists()
+
+
+def test_skip_leaves_unreadable_images_out_and_lists_them(project, monkeypatch, capsys):
+    from deephash.data.arrays import load_arrays
+    from deephash.data.cache import kept_catalog
+    from deephash.data.split import read_split
+
+    assert run_stage_in_process("split.py", project, monkeypatch) == 0
+    split = read_split(project / "data/split")
+    bad = split.query.sources[1]
+    (project / "lists" / bad).write_bytes(b"not an image")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["cache"]["on_bad_image"] = "skip"
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    capsys.readouterr()
+    assert run_stage_in_process("cache.py", project, monkeypatch) == 0
+    assert "deephash: warning: skipped 1 unreadable images (listed in data/bad_images.txt)" in capsys.readouterr().err
+    (line,) = (project / "data/bad_images.txt").read_text().splitlines()
+    assert line.startswith(f"query\t{bad}: ") and "unreadable or truncated image" in line
+    kept = kept_catalog(split.query, project / "data/cache", "query")
+    assert bad not in kept.sources and len(kept) == len(split.query) - 1
+    data = load_arrays(project / "data/cache", split.query, "query")
+    assert len(data) == len(kept) and (data.labels == kept.labels).all()
+    assert kept_catalog(split.train, project / "data/cache", "train").sources == split.train.sources
+
+
+def test_fail_names_the_first_unreadable_image(project, monkeypatch, capsys):
+    assert run_stage_in_process("split.py", project, monkeypatch) == 0
+    bad = (project / "data/split/train.tsv").read_text().splitlines()[1].split("\t")[1]
+    (project / "lists" / bad).write_bytes(b"")
+    capsys.readouterr()
+    assert run_stage_in_process("cache.py", project, monkeypatch) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("deephash: ") and f"{bad}: unreadable or truncated image" in last
+    assert not (project / "data/cache").exists() and not (project / "data/bad_images.txt").exists()

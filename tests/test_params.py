@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -118,7 +119,12 @@ def test_a_boolean_is_not_a_number_nor_a_float_an_integer():
             "  metrics: [map@5000, map@all]",
             r"report\.metrics: map@5000 is not measured",
         ),
-        ("  size: 0 ", "  size: 0.5 ", r"cache\.size: 0\.5 is float, expected an integer"),
+        ("  size: 0 ", "  size: 0.5 ", r"cache\.size: expected an image side >= 0 .* got 0\.5"),
+        (
+            "  on_bad_image: fail",
+            "  on_bad_image: skipp",
+            r"cache\.on_bad_image: unknown option 'skipp' \(did you mean skip\?\)",
+        ),
         ("preset: default", "preset: shc-cifar10", r"preset: no preset 'shc-cifar10' \(did you mean shc-cifar100\?"),
     ],
 )
@@ -293,3 +299,22 @@ def test_the_stages_without_torch_check_params_without_importing_it(tmp_path):
     path = with_value(tmp_path, "evaluate", "topk", "[100, 1000, al]")
     with pytest.raises(DeephashError, match=r"evaluate\.topk: expected positive integers or 'all', got 'al'"):
         common.load_params(path, training=False)
+
+
+def test_the_stronger_settings_overrides_pass_validation():
+    """benchmarks/strong.py's setting (a [H, W] cache size, ResNet-18) is what a user types: it must validate."""
+    import copy
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from strong import SETTING
+
+    params = copy.deepcopy(DEFAULT_PARAMS)
+    for assignment in SETTING:
+        dotted, value = assignment.split("=", 1)
+        *parents, leaf = dotted.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        node[leaf] = yaml.safe_load(value)
+    assert params["cache"]["size"] == [32, 64]
+    common.validate_params(params)

@@ -6,8 +6,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,40 @@ def test_changing_the_k_list_reruns_only_evaluate_and_the_report(pipeline):
     (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert stages_run(dvc(pipeline, "repro")) == {"evaluate@shc-16-0", "report"}
     assert "map@5" in json.loads((pipeline / "metrics" / "shc-16-0.json").read_text())
+
+
+def test_sigkill_during_train_then_repro_completes_cleanly(pipeline):
+    """A real ``dvc repro`` killed (SIGKILL, with the stage it runs) during a train stage; the next
+    ``dvc repro`` resumes, completes with valid codes and a clean status, and no temporary is left."""
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    params["shc"]["train"]["epochs"] = 4
+    (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    checkpoint = pipeline / "checkpoints" / "shc-16-0" / "last.pt"
+    started = checkpoint.stat().st_mtime_ns if checkpoint.exists() else 0
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=pipeline,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the kill reaches the stage it runs too
+    )
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        if checkpoint.exists() and checkpoint.stat().st_mtime_ns != started:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "dvc repro ended before its train stage wrote a checkpoint"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = dvc(pipeline, "repro")
+    assert "train@shc-16-0" in stages_run(again) and "similarity" not in stages_run(again)
+    assert "up to date" in dvc(pipeline, "status")
+    leftovers = [p for p in pipeline.rglob(".*.tmp-*") if not {".git", ".dvc"} & set(p.relative_to(pipeline).parts)]
+    assert leftovers == []
+    codes = read_codes(pipeline / "codes" / "shc-16-0.h5")
+    assert codes.bits == 16 and codes.query.codes.shape == (500, 2)
 
 
 def test_failed_stage_leaves_no_artefact(pipeline):

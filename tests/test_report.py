@@ -64,8 +64,8 @@ def test_best_is_marked_only_beyond_the_larger_sd():
     assert rank_column({"a": Stat(0.9, None, 1), "b": Stat(0.1, None, 1)}) == {"a": "", "b": ""}
 
 
-def test_table_shows_mean_sd_n_marks_and_the_degenerate_dagger():
-    table = comparison_table(summarize(PER_SEED, ["map@all"]), [16], ["map@all"], degenerate={("csq", 16)})
+def test_table_shows_mean_sd_n_marks_and_flags():
+    table = comparison_table(summarize(PER_SEED, ["map@all"]), [16], ["map@all"], flags={("csq", 16, "map@all"): "†"})
     lines = table.strip().splitlines()
     assert lines[0] == "| method | n | map@all (16 bits) |"
     assert lines[2] == "| shc | 2 | _0.8500 ± 0.0707_ |"  # 0.85 vs lsh's 0.85: within sd, a tie
@@ -131,6 +131,7 @@ def test_similarity_heatmap_fits_a_page(tmp_path):
 
 def fake_outputs(root: Path, methods: list[str], bits: list[int], seeds: list[int]) -> None:
     (root / "metrics" / "prestage").mkdir(parents=True, exist_ok=True)
+    (root / "metrics" / "train").mkdir(parents=True, exist_ok=True)
     for i, m in enumerate(methods):
         for b in bits:
             centres = {"prestage": "centers", "s_loss": 0.1 * (i + 1), "min_distance": b // 2, "d": b // 3}
@@ -142,6 +143,8 @@ def fake_outputs(root: Path, methods: list[str], bits: list[int], seeds: list[in
                 metrics |= {"distinct_codes": 50.0, "largest_bucket": 0.5 if m == "hashnet" else 0.01}
                 metrics["bit_imbalance"] = 0.1
                 (root / "metrics" / f"{m}-{b}-{s}.json").write_text(json.dumps(metrics))
+                selection = {"selected_epoch": 10 + s, "epochs": 20, "select": "best_val", "floor": m == "lsh"}
+                (root / "metrics" / "train" / f"{m}-{b}-{s}.json").write_text(json.dumps(selection))
                 for kind, rows in (("pr", "radius,precision,recall\n0,1,0.5\n"), ("pn", "n,precision\n1,1\n")):
                     (root / "plots" / kind).mkdir(parents=True, exist_ok=True)
                     (root / "plots" / kind / f"{m}-{b}-{s}.csv").write_text(rows)
@@ -157,7 +160,7 @@ def run_stage(root: Path) -> subprocess.CompletedProcess:
 
 
 def test_report_stage(tmp_path):
-    methods, bits, seeds = ["shc", "hashnet"], [16, 32], [0, 1, 2]
+    methods, bits, seeds = ["shc", "hashnet", "lsh"], [16, 32], [0, 1, 2]
     params = {
         "methods": methods,
         "bits": bits,
@@ -169,7 +172,7 @@ def test_report_stage(tmp_path):
     out = run_stage(tmp_path)
     assert out.returncode == 0, out.stderr
     headline = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert headline["n"] == 3 and set(headline) == {"n", "shc", "hashnet"}
+    assert headline["n"] == 3 and set(headline) == {"n", "shc", "hashnet", "lsh"}
     assert headline["shc"]["b16"] == pytest.approx({"map@all": 0.416, "map@all_sd": 0.0})  # only the headline
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     cell = summary["shc"]["b16"]
@@ -178,9 +181,14 @@ def test_report_stage(tmp_path):
     assert [cell["seeds"][s]["map@100"] for s in "012"] == pytest.approx([0.5, 0.51, 0.52])
     assert cell["centers"]["s_loss"] == pytest.approx(0.1) and "centers" not in summary["hashnet"]["b16"]
     table = (tmp_path / "report" / "table.md").read_text()
-    assert "| hashnet | 3 | **0.6100 ± 0.0100** † | **0.6100 ± 0.0100** † |" in table  # 0.1 ahead, sd 0.01
-    assert "†: degenerate" in table and "over n = 3 seeds" in table
-    assert table.count("| hashnet |") == 2 and table.count("| shc |") == 4  # centres tables: centre methods only
+    assert "| lsh | 3 | **0.7100 ± 0.0100** | **0.7100 ± 0.0100** |" in table  # 0.1 ahead, sd 0.01
+    # below the floor (lsh) is flagged beside the degenerate mark; the floor itself never is
+    assert "| hashnet | 3 | 0.6100 ± 0.0100 ‡ † | 0.6100 ± 0.0100 ‡ † |" in table
+    assert "| shc | 3 | 0.5100 ± 0.0100 ‡ | 0.5100 ± 0.0100 ‡ |" in table
+    assert "†: degenerate" in table and "‡: below the trivial floor: a lower mean than the best of lsh" in table
+    assert "over n = 3 seeds" in table
+    assert "| shc | 11 ± 1.0000 | 20 ± 0.0000 | 11 ± 1.0000 | 20 ± 0.0000 |" in table  # the kept epoch over seeds
+    assert table.count("| hashnet |") == 3 and table.count("| shc |") == 5  # centres tables: centre methods only
     assert sorted(p.name for p in (tmp_path / "report" / "figures").iterdir()) == [
         "metric-vs-bits.png",
         "pr-16.png",

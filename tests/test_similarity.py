@@ -76,3 +76,21 @@ def test_bad_choices_name_the_key(rng):
         class_similarity(logits, labels, mask="argmax")
     with pytest.raises(DeephashError, match=r"similarity\.order"):
         class_similarity(logits, labels, order="other")
+
+
+def test_s_is_saved_machine_independent():
+    """Last-bit neighbours (what another CPU's reductions give) round to one value; the exact +-1
+    diagonal, row extremes and symmetry survive, and each entry moves by at most half a float32 ulp."""
+    from deephash.similarity import machine_independent
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(60, 6)), np.eye(6, dtype=np.uint8)[np.arange(60) % 6]
+    s = class_similarity(logits, labels)
+    neighbour = s * (1 + rng.choice([-1, 1], size=s.shape) * np.finfo(np.float64).eps)
+    rounded = machine_independent(s)
+    assert rounded.dtype == np.float64
+    np.testing.assert_array_equal(rounded, machine_independent(neighbour))
+    np.testing.assert_array_equal(rounded, rounded.T)
+    assert (np.diag(rounded) == 1).all() and (np.abs(rounded).max(axis=1) == 1).all()
+    assert np.abs(rounded - s).max() <= np.spacing(np.float32(1)) / 2
+    np.testing.assert_array_equal(rounded, rounded.astype(np.float32))

@@ -2,10 +2,12 @@
 
 Centres are the rows of H (C x q, entries +-1; row i = class i). They should reproduce the class
 similarity S through their normalised inner products, HH^T/q ~ S, while every pair stays at least
-d bits apart, d from the Gilbert-Varshamov bound. The search runs in three steps:
+d bits apart, d chosen by the released SHC code's Gilbert-Varshamov formula (one above what the bound
+guarantees; see ``gilbert_varshamov_distance``). The search runs in three steps:
 
-1. ``initial_centers``: Hadamard rows (+ balanced random rows when classes outnumber them),
+1. ``feasible_centers``: Hadamard rows (+ balanced random rows when classes outnumber them),
    greedily repaired until every pair is >= d apart; it is feasible before any fitting starts.
+   When the repair stalls below d, the largest d it reaches is used instead (and reported).
 2. ``alm_fit``: the paper's augmented-Lagrangian alternation (continuous proxy M, slacks K,
    multipliers Lambda and alpha), with column updates accepted only if they keep every distance
    >= d, keeping the best fit seen. Unlike the released code, alpha is a float matrix updated for
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import comb
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -33,7 +36,14 @@ from deephash.errors import DeephashError
 
 
 def gilbert_varshamov_distance(bits: int, num_classes: int) -> int:
-    """Smallest d with sum_{i<d} binom(bits, i) >= 2^bits / C: C codes this far apart exist."""
+    """The released SHC code's d: the smallest d with sum_{i<d} binom(bits, i) >= 2^bits / C.
+
+    This is the released code's choice, not a guarantee. The Gilbert-Varshamov bound guarantees C
+    codes d apart only while C * sum_{i<d} binom(bits, i) <= 2^bits (``gv_guaranteed_distance``), so
+    this d is one above the guaranteed one (equal only when the sum hits 2^bits / C exactly): at 16
+    bits, d = 4 is guaranteed for 94 codes, not 100. Whether C codes this far apart exist is left to
+    the construction, which falls back to the largest d it reaches (``feasible_centers``).
+    """
     if bits < 1 or num_classes < 1:
         raise ValueError("bits and num_classes must be positive")
     total, d = 0, 0
@@ -41,6 +51,57 @@ def gilbert_varshamov_distance(bits: int, num_classes: int) -> int:
         total += comb(bits, d)
         d += 1
     return d
+
+
+def gv_guaranteed_distance(bits: int, num_classes: int) -> int:
+    """The largest d that the Gilbert-Varshamov bound guarantees for C codes of ``bits`` bits: the
+    largest d with C * sum_{i<d} binom(bits, i) <= 2^bits (0 when C > 2^bits: no C distinct codes)."""
+    if num_classes > 2**bits:
+        return 0
+    total, d = 1, 1  # total = sum_{i<d} binom(bits, i)
+    while d < bits and (total + comb(bits, d)) * num_classes <= 2**bits:
+        total += comb(bits, d)
+        d += 1
+    return d
+
+
+def smallest_bits(num_classes: int) -> int:
+    """The smallest code length (a multiple of 8) with at least ``num_classes`` distinct codes."""
+    return max(8, -(-(num_classes - 1).bit_length() // 8) * 8)
+
+
+def check_capacity(num_classes: int, bits: int) -> None:
+    """Refuse at once a request for more centres than there are codes (the repair would search for
+    minutes before giving up), naming the smallest code length that holds them."""
+    if num_classes > 2**bits:
+        raise DeephashError(
+            f"{num_classes} classes cannot have distinct centres in {bits} bits (2^{bits} = {2**bits} codes;"
+            f" the smallest code length that works is {smallest_bits(num_classes)} bits)"
+        )
+
+
+def read_similarity(path: str | Path, num_classes: int | None = None) -> np.ndarray:
+    """A class similarity matrix from a ``.npy`` file: numeric, square (``num_classes`` a side when
+    given) and finite, or a one-line error naming the file. Pickled (object) arrays are refused."""
+    path = Path(path)
+    if not path.exists():
+        raise DeephashError("similarity matrix not found", path=path)
+    try:
+        s = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in message:
+            message = "no .npy header, or pickled objects, which are never loaded"
+        raise DeephashError(f"not a numeric .npy array ({message})", path=path) from None
+    if not isinstance(s, np.ndarray) or s.dtype.kind not in "biuf":
+        raise DeephashError(f"expected a float C x C matrix, got dtype {getattr(s, 'dtype', type(s))}", path=path)
+    if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] == 0:
+        raise DeephashError(f"the similarity matrix must be square and non-empty, got shape {s.shape}", path=path)
+    if num_classes is not None and s.shape[0] != num_classes:
+        raise DeephashError(f"S is {s.shape}, the split has {num_classes} classes", path=path)
+    if not np.isfinite(s).all():
+        raise DeephashError("the similarity matrix has non-finite entries (NaN or infinity)", path=path)
+    return s.astype(np.float64)
 
 
 def s_loss(similarity: np.ndarray, centers: np.ndarray) -> float:
@@ -82,8 +143,20 @@ def balanced_random(count: int, bits: int, rng: np.random.Generator) -> np.ndarr
     return rows
 
 
-def repair(centers: np.ndarray, min_distance: int, rng: np.random.Generator, max_steps: int = 1_000_000) -> np.ndarray:
-    """Greedy bit flips until every pair is >= ``min_distance`` apart.
+class BoundNotReached(DeephashError):
+    """The repair stalled before every pair was ``min_distance`` apart."""
+
+
+def repair(
+    centers: np.ndarray,
+    min_distance: int,
+    rng: np.random.Generator,
+    max_steps: int = 1_000_000,
+    patience: int = 2000,
+) -> np.ndarray:
+    """Greedy bit flips until every pair is >= ``min_distance`` apart; ``BoundNotReached`` once the
+    total shortfall has not reached a new low for ``patience`` steps (successful repairs of up to 1000
+    classes improve at least every ~80 steps) or after ``max_steps``.
 
     Each step flips the bit that most reduces the total shortfall sum_{i<j} max(0, d - D_ij); if no
     flip reduces it, a random bit on which a random too-close pair agrees is flipped instead.
@@ -96,7 +169,7 @@ def repair(centers: np.ndarray, min_distance: int, rng: np.random.Generator, max
     n, bits = h.shape
     d = min_distance
     if d > bits:
-        raise DeephashError(f"cannot place centres {d} bits apart in {bits} bits")
+        raise BoundNotReached(f"cannot place centres {d} bits apart in {bits} bits")
     dist = (bits - h @ h.T) // 2
     np.fill_diagonal(dist, bits + d + 1)
 
@@ -106,6 +179,8 @@ def repair(centers: np.ndarray, min_distance: int, rng: np.random.Generator, max
     w = weights(dist)
     shrink = (dist <= d).sum(axis=1)
     wh = w @ h
+    shortfall = int(np.triu(np.maximum(d - dist, 0), k=1).sum())
+    lowest, since = shortfall, 0
     for _ in range(max_steps):
         if not (dist < d).any():
             return h.astype(np.int8)
@@ -115,6 +190,10 @@ def repair(centers: np.ndarray, min_distance: int, rng: np.random.Generator, max
             pairs = np.argwhere(np.triu(dist < d, k=1))
             i, j = pairs[rng.integers(len(pairs))]
             b = rng.choice(np.flatnonzero(h[i] == h[j]))
+        shortfall += int(delta[i, b]) // 2
+        lowest, since = (shortfall, 0) if shortfall < lowest else (lowest, since + 1)
+        if since > patience:
+            break
         old = h[i, b]
         step = np.where(h[:, b] == old, 1, -1)
         step[i] = 0
@@ -130,11 +209,12 @@ def repair(centers: np.ndarray, min_distance: int, rng: np.random.Generator, max
         wh += np.outer(change, h[i])
         wh[i] = new_row @ h
         shrink = (dist <= d).sum(axis=1)
-    raise DeephashError(f"could not place {n} centres {d} bits apart in {bits} bits")
+    raise BoundNotReached(f"could not place {n} centres {d} bits apart in {bits} bits")
 
 
 def initial_centers(num_classes: int, bits: int, min_distance: int, seed: int) -> np.ndarray:
     """Hadamard rows first, balanced random rows for the rest, repaired to the distance bound."""
+    check_capacity(num_classes, bits)
     rng = np.random.default_rng(seed)
     if is_power_of_two(bits):
         head = hadamard_rows(bits, min(num_classes, 2 * bits))
@@ -142,6 +222,20 @@ def initial_centers(num_classes: int, bits: int, min_distance: int, seed: int) -
         head = np.zeros((0, bits), dtype=np.int8)
     tail = balanced_random(num_classes - len(head), bits, rng)
     return repair(np.concatenate([head, tail]), min_distance, rng)
+
+
+def feasible_centers(num_classes: int, bits: int, min_distance: int, seed: int) -> tuple[np.ndarray, int]:
+    """``initial_centers`` at ``min_distance`` or, where the repair stalls, at the largest smaller d
+    it reaches (each try from the same seeded start); returns the centres and that d."""
+    for d in range(min_distance, 0, -1):
+        try:
+            return initial_centers(num_classes, bits, d, seed), d
+        except BoundNotReached:
+            continue
+    raise DeephashError(
+        f"could not place {num_classes} distinct centres in {bits} bits (they exist, but the repair"
+        f" did not find them; try {bits + 8} bits)"
+    )
 
 
 @dataclass
@@ -464,6 +558,19 @@ class CentersReport:
     min_distance: int
     mean_distance: float
     s_loss: dict[str, float] = field(default_factory=dict)
+    #: the released code's d when the construction fell back to a smaller ``d`` (None: d reached)
+    d_requested: int | None = None
+
+    def fallback_note(self) -> str | None:
+        """A one-line warning when d was not reached, for stderr (None when it was)."""
+        if self.d_requested is None:
+            return None
+        guaranteed = gv_guaranteed_distance(self.bits, self.num_classes)
+        return (
+            f"no construction placed {self.num_classes} centres {self.d_requested} bits apart in {self.bits} bits"
+            f" (the released code's d; Gilbert-Varshamov guarantees {guaranteed}): fell back to d = {self.d},"
+            " the largest reached"
+        )
 
 
 def semantic_centers(
@@ -501,9 +608,10 @@ def _semantic_centers(
     search: SearchConfig | None,
 ) -> tuple[np.ndarray, CentersReport]:
     num = s.shape[0]
-    d = gilbert_varshamov_distance(bits, num)
+    check_capacity(num, bits)
+    requested = gilbert_varshamov_distance(bits, num)
+    init, d = feasible_centers(num, bits, requested, seed)
     bound = 0 if variant == "semantic_only" else d
-    init = initial_centers(num, bits, d, seed)
     losses = {"init": s_loss(s, init)}
     h = init
     if variant != "distance_only":
@@ -522,5 +630,6 @@ def _semantic_centers(
         min_distance=min_dist,
         mean_distance=mean_dist,
         s_loss=losses,
+        d_requested=None if d == requested else requested,
     )
     return h, report

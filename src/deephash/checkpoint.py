@@ -66,9 +66,42 @@ def load_model(directory: str | Path) -> tuple[nn.Module, HashingMethod, dict[st
     except KeyError as exc:
         raise DeephashError(f"config.json lacks {exc}", path=directory / CONFIG_FILE) from None
     network = method.build_network(backbone)
-    state = torch.load(directory / MODEL_FILE, map_location="cpu", weights_only=True)
-    network.load_state_dict(state)
+    try:
+        network.load_state_dict(load_weights(directory / MODEL_FILE))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise DeephashError(f"weights do not fit the model of config.json ({first[:200]})", path=directory) from None
     return network.eval(), method, config
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict through ``torch.load(weights_only=True)``: a pickle that would call code, or a
+    file that is no checkpoint, is refused in one line (nothing of it runs)."""
+    import pickle
+    import zipfile
+
+    if not path.exists():
+        raise DeephashError("model weights not found", path=path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise DeephashError(f"refused: not a plain state dict of tensors ({_why(exc)})", path=path) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DeephashError("expected a state dict of tensors", path=path)
+    return state
+
+
+def _why(exc: BaseException) -> str:
+    """torch's refusal in a few words (its own text suggests loading the file unsafely)."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return f"its pickle calls {found.group(1)}; nothing of it ran"
+    if "zip archive" in text or "central directory" in text:
+        return "not a torch zip archive: truncated or tampered"
+    return "its pickle holds more than tensors or is corrupt; nothing of it ran"
 
 
 def eval_config(config: dict[str, Any]) -> TrainConfig:

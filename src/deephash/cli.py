@@ -21,17 +21,15 @@ if TYPE_CHECKING:
 def cmd_centers(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from deephash.centers import AlmConfig, semantic_centers
+    from deephash.centers import AlmConfig, check_capacity, read_similarity, semantic_centers
     from deephash.config import check_bits
 
-    path = Path(args.similarity)
-    if not path.exists():
-        raise DeephashError("similarity matrix not found", path=path)
-    try:
-        similarity = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DeephashError(f"not a .npy array: {exc}", path=path) from None
     check_bits(args.bits, "--bits")
+    similarity = read_similarity(args.similarity)
+    try:
+        check_capacity(len(similarity), args.bits)
+    except DeephashError as exc:
+        raise exc.located(args.similarity) from None
     centers, report = semantic_centers(
         similarity, args.bits, seed=args.seed, config=AlmConfig(cycles=args.cycles), variant=args.variant
     )
@@ -39,6 +37,9 @@ def cmd_centers(args: argparse.Namespace) -> None:
 
     with atomic_path(args.out) as tmp, tmp.open("wb") as f:
         np.save(f, centers.astype(np.int8))
+    note = report.fallback_note()
+    if note is not None:
+        print(f"deephash: warning: {note}", file=sys.stderr)
     losses = ", ".join(f"{k} {v:.4f}" for k, v in report.s_loss.items())
     print(f"d {report.d}, min distance {report.min_distance}, mean {report.mean_distance:.2f}, S_loss {losses}")
     print(f"wrote {args.out}: int8 [{report.num_classes}, {args.bits}] of +-1, row i = class i")
@@ -141,12 +142,11 @@ def _encoded_queries(
 ) -> tuple[np.ndarray, list[Tile], np.ndarray | None]:
     """Image files decoded and resized as the cache stage does, then encoded by the model."""
     import numpy as np
-    from PIL import Image
 
     from deephash.checkpoint import CONFIG_FILE, eval_config, load_model
     from deephash.data.arrays import ImageArrays
-    from deephash.data.cache import fit_shape
-    from deephash.data.images import decode_image, is_image
+    from deephash.data.images import is_image
+    from deephash.encoder import prepare_image
     from deephash.gallery import Tile
 
     if args.model is None:
@@ -174,14 +174,52 @@ def _encoded_queries(
         height, width = _cached_images(args.cache, "database", len(database)).shape[1:3]
     else:
         raise DeephashError("--size (the side the model's images had) or --cache is needed to resize query images")
-    images = []
-    for path in paths:
-        rgb = decode_image(path)
-        pixels = rgb if config["channels"] == 3 else np.asarray(Image.fromarray(rgb).convert("L"))[:, :, None]
-        images.append(fit_shape(pixels, height, width))
+    images = [prepare_image(path, (height, width, int(config["channels"]))) for path in paths]
     data = ImageArrays(np.stack(images), np.zeros((len(images), int(config["num_classes"])), np.uint8))
     codes = method.encode(network, data, eval_config(config), batch_size=64, desc="encode queries")
     return codes, [Tile(image, path.name) for image, path in zip(images, paths, strict=True)], None
+
+
+def cmd_export_model(args: argparse.Namespace) -> None:
+    from deephash.export_model import RUNTIMES, check_encoder, export_encoder
+
+    meta = export_encoder(args.model, args.out)
+    shape = " x ".join(str(n) for n in meta["input"]["shape"])
+    print(f"wrote {args.out}: encoder.onnx, encoder.ts (uint8 NHWC [{shape}] -> packed uint8 codes)")
+    if args.no_check:
+        return
+    result = check_encoder(args.model, args.out, args.cache, tolerance=args.tolerance)
+    for name in RUNTIMES:
+        a = result[name]
+        print(
+            f"{name}: {a.differing_bits} of {a.bits} bits ({a.differing_codes} of {a.images} codes) differ from"
+            f" PyTorch's, {a.near_zero} of them where |u| < {args.tolerance}"
+        )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import time
+
+    from deephash.service import SearchService
+    from deephash.web import create_app, serve
+
+    started = time.perf_counter()
+    cache = args.cache if args.cache and (Path(args.cache) / "database.npy").exists() else None
+    if args.cache and cache is None and args.cache != DEFAULT_CACHE:
+        raise DeephashError("no database.npy in the image cache", path=args.cache)
+    service = SearchService(args.codes, args.model, cache, args.index, k=args.k)
+    create_app(service)  # fails here, in one line, when fastapi is missing
+    service.warm()
+    seconds = time.perf_counter() - started
+    print(
+        f"{len(service.index)} codes: index ready in {service.index_seconds * 1000:.0f} ms, service in"
+        f" {seconds:.2f} s; serving http://{args.host}:{args.port}/",
+        flush=True,
+    )
+    serve(service, args.host, args.port)
+
+
+DEFAULT_CACHE = "data/cache"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +255,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=10, help="results per query (default: %(default)s)")
     p.add_argument("--gallery", default="gallery.png", help="PNG gallery to write (default: %(default)s)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("export-model", help="a trained model as ONNX and TorchScript encoders, checked against PyTorch")
+    p.add_argument("--model", required=True, help="trained model directory (models/<key>)")
+    p.add_argument("--out", required=True, help="directory to write encoder.onnx, encoder.ts, encoder.json")
+    p.add_argument("--cache", default=DEFAULT_CACHE, help="image cache whose query and database images are checked")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="|u| below which a flipped bit is allowed")
+    p.add_argument("--no-check", action="store_true", help="export only")
+    p.set_defaults(func=cmd_export_model)
+
+    p = sub.add_parser("serve", help="a local search page and JSON API over a codes file (FastAPI + uvicorn)")
+    p.add_argument("--codes", required=True, help="HDF5 codes file: its database group is the index")
+    p.add_argument("--model", help="trained model directory, to encode uploaded images")
+    p.add_argument(
+        "--cache", default=DEFAULT_CACHE, help="image cache for thumbnails (default: %(default)s if present; '': none)"
+    )
+    p.add_argument("--index", help="saved index directory: loaded (memory-mapped) if built from --codes, else written")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--k", type=int, default=10, help="results when a request names no k (default: %(default)s)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("datasets", help="the dataset adapters, what each expects on disk, and the split protocols")
     p.set_defaults(func=cmd_datasets)

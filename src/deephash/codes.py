@@ -156,6 +156,8 @@ def stream_codes(
 
 
 def read_codes(path: str | Path) -> CodesFile:
+    """An HDF5 codes file, checked whole: root attributes, both groups with codes of the declared
+    width, 0/1 labels and ids, at least one row each; anything else is a one-line error naming it."""
     path = Path(path)
     if not path.exists():
         raise DeephashError("codes file not found", path=path)
@@ -163,34 +165,54 @@ def read_codes(path: str | Path) -> CodesFile:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise DeephashError(f"not an HDF5 file ({exc})", path=path) from None
-    with f:
-        for attr in ("bits", "method", "dataset"):
-            if attr not in f.attrs:
-                raise DeephashError(f"missing root attribute {attr!r}", path=path)
-        bits = int(f.attrs["bits"])
-        parts = {}
-        for name in GROUPS:
-            for ds in DATASETS:
-                if f"{name}/{ds}" not in f:
-                    raise DeephashError(f"missing dataset /{name}/{ds}", path=path)
-            group = f[name]
-            codes = group["codes"][()]
-            labels = group["labels"][()]
-            ids = [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in group["ids"][()]]
-            if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] * 8 != bits:
-                raise DeephashError(
-                    f"/{name}/codes is {codes.dtype} {codes.shape}; expected uint8 [N, {bits // 8}] for {bits} bits",
-                    path=path,
-                )
-            if labels.ndim != 2 or len(labels) != len(codes) or len(ids) != len(codes):
-                raise DeephashError(f"/{name}: codes, labels and ids have different lengths", path=path)
-            parts[name] = CodeSet(codes=codes, labels=labels.astype(np.uint8), ids=ids)
-        if parts["query"].labels.shape[1] != parts["database"].labels.shape[1]:
-            raise DeephashError("query and database labels have different widths", path=path)
-        return CodesFile(
-            query=parts["query"],
-            database=parts["database"],
-            bits=bits,
-            method=str(f.attrs["method"]),
-            dataset=str(f.attrs["dataset"]),
-        )
+    try:
+        with f:
+            return _read_codes(f, path)
+    except (KeyError, TypeError, ValueError, OSError, UnicodeDecodeError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DeephashError(f"unreadable codes file ({message})", path=path) from None
+
+
+def _read_codes(f: h5py.File, path: Path) -> CodesFile:
+    for attr in ("bits", "method", "dataset"):
+        if attr not in f.attrs:
+            raise DeephashError(f"missing root attribute {attr!r}", path=path)
+    bits = f.attrs["bits"]
+    if not isinstance(bits, int | np.integer) or bits <= 0 or bits % 8:
+        raise DeephashError(f"root attribute 'bits' is {bits!r}, expected a positive multiple of 8", path=path)
+    bits = int(bits)
+    parts = {}
+    for name in GROUPS:
+        if not isinstance(f.get(name), h5py.Group):
+            raise DeephashError(f"missing group /{name}", path=path)
+        for ds in DATASETS:
+            if not isinstance(f[name].get(ds), h5py.Dataset):
+                raise DeephashError(f"missing dataset /{name}/{ds}", path=path)
+        group = f[name]
+        codes = group["codes"][()]
+        labels = group["labels"][()]
+        raw_ids = np.atleast_1d(group["ids"][()])
+        ids = [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in raw_ids]
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] * 8 != bits:
+            raise DeephashError(
+                f"/{name}/codes is {codes.dtype} {codes.shape}; expected uint8 [N, {bits // 8}] for {bits} bits",
+                path=path,
+            )
+        if len(codes) == 0:
+            raise DeephashError(f"/{name} has no rows (expected at least one {name} item)", path=path)
+        if labels.ndim != 2 or len(labels) != len(codes) or len(ids) != len(codes):
+            raise DeephashError(f"/{name}: codes, labels and ids have different lengths", path=path)
+        if labels.dtype.kind not in "biu" or not np.isin(labels, (0, 1)).all():
+            raise DeephashError(
+                f"/{name}/labels must be 0/1 (multi-hot), got values {np.unique(labels)[:5]}", path=path
+            )
+        parts[name] = CodeSet(codes=codes, labels=labels.astype(np.uint8), ids=ids)
+    if parts["query"].labels.shape[1] != parts["database"].labels.shape[1]:
+        raise DeephashError("query and database labels have different widths", path=path)
+    return CodesFile(
+        query=parts["query"],
+        database=parts["database"],
+        bits=bits,
+        method=str(f.attrs["method"]),
+        dataset=str(f.attrs["dataset"]),
+    )

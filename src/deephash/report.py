@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -197,11 +198,12 @@ def comparison_table(
     lower_is_better: bool = False,
     show_n: bool = True,
     rank: bool = True,
-    degenerate: Collection[tuple[str, int]] = (),
+    flags: Mapping[tuple[str, int, str], str] = MappingProxyType({}),
 ) -> str:
     """Markdown: methods as rows, (bits, column) as columns, mean ± sd per cell; a column's clear
-    best in bold, methods tied for best in italics (``rank_column``; none when not ``rank``); a cell of a ``degenerate``
-    (method, bits) carries a dagger. Values are shown to 4 decimals (integers as such)."""
+    best in bold, methods tied for best in italics (``rank_column``; none when not ``rank``); a cell
+    (method, bits, column) in ``flags`` carries its mark after the value (the legend says what it
+    means). Values are shown to 4 decimals (integers as such)."""
     keys = [(b, c) for b in bits for c in columns]
     marks = {
         k: rank_column({m: stats[m][k[0]][k[1]] for m in stats}, lower_is_better) if rank else dict.fromkeys(stats, "")
@@ -214,7 +216,8 @@ def comparison_table(
         cells = []
         for k in keys:
             text = style[marks[k][method]].format(_stat_cell(stats[method][k[0]][k[1]]))
-            cells.append(text + (" †" if (method, k[0]) in degenerate else ""))
+            mark = flags.get((method, *k), "")
+            cells.append(f"{text} {mark}" if mark else text)
         n = "/".join(str(v) for v in sorted({stats[method][b][c].n for b, c in keys}))
         lines.append(f"| {method} | " + (f"{n} | " if show_n else "") + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -42,6 +42,18 @@ def normalize_rows(s: np.ndarray) -> np.ndarray:
     return np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0)
 
 
+def machine_independent(s: np.ndarray) -> np.ndarray:
+    """S rounded to the nearest float32 value (kept as float64), before it is saved.
+
+    The per-class sums and means are vectorised reductions whose last bits differ between CPUs;
+    rounding to float32 (IEEE round-to-nearest, the same everywhere) maps those neighbours to one
+    value unless a float32 rounding boundary falls between them (~2^-29 per entry at S ~ 1). It
+    keeps what S is built to have: the diagonal and each row's extreme of exactly +-1, symmetry, and
+    7 significant digits, far below any difference in class similarity that matters.
+    """
+    return s.astype(np.float32).astype(np.float64)
+
+
 def class_similarity(
     logits: np.ndarray, labels: np.ndarray, mask: str = "predicted", order: str = "paper"
 ) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from deephash.data.base import Catalog
-from deephash.data.cache import load_cache
+from deephash.data.cache import kept_catalog, load_cache
 from deephash.errors import DeephashError
 
 
@@ -51,7 +51,9 @@ class ImageArrays:
 
 
 def load_arrays(cache_dir: str | Path, catalog: Catalog, part: str) -> ImageArrays:
-    """A split part's cached images with the labels of its list (same order by construction)."""
+    """A split part's cached images with the labels of its list (same order by construction; images
+    the cache stage skipped are left out of both)."""
+    catalog = kept_catalog(catalog, cache_dir, part)
     images = load_cache(Path(cache_dir) / f"{part}.npy")
     if len(images) != len(catalog):
         raise DeephashError(

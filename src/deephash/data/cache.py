@@ -24,6 +24,8 @@ CHUNK = 64  # images per task handed to a decoding worker
 
 #: what ``cache.size`` may be: a square side (0 keeps the native size) or [height, width]
 Size = int | tuple[int, int]
+#: ``cache.on_bad_image``: stop at the first unreadable image, or leave unreadable images out
+BAD_IMAGE_POLICIES = ("fail", "skip")
 
 
 def parse_size(value: object, key: str = "cache.size") -> Size:
@@ -80,6 +82,36 @@ def fill(path: Path, adapter: DatasetAdapter, sources: Sequence[str], start: int
         array[start + offset] = image
     array.flush()
     return len(sources)
+
+
+def readable(adapter: DatasetAdapter, sources: Sequence[str], size: Size) -> tuple[list[int], list[str]]:
+    """The rows of ``sources`` that decode, and one ``<source>: <why>`` line per row that does not.
+
+    Each image is decoded on its own (a second decode of the good ones follows in ``build_cache``):
+    the cost of ``on_bad_image: skip``, which the default ``fail`` never pays."""
+    kept, bad = [], []
+    for row, source in enumerate(sources):
+        try:
+            next(decoded(adapter, [source], size))
+        except DeephashError as exc:
+            bad.append(f"{source}: {exc}")
+        else:
+            kept.append(row)
+    return kept, bad
+
+
+def kept_catalog(catalog: Catalog, cache_dir: str | Path, part: str) -> Catalog:
+    """``catalog`` without the images the cache stage skipped (``meta.json``'s ``skipped`` rows):
+    the rows of the part's cache file, in order."""
+    meta = Path(cache_dir) / "meta.json"
+    if not meta.exists():
+        return catalog
+    import json
+
+    skipped = set(json.loads(meta.read_text(encoding="utf-8")).get("skipped", {}).get(part, []))
+    if not skipped:
+        return catalog
+    return catalog.subset(np.array([i for i in range(len(catalog)) if i not in skipped], dtype=np.int64))
 
 
 def build_cache(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -16,7 +17,7 @@ from deephash.errors import DeephashError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
-def decode_image(path: Path, size: int = 0) -> np.ndarray:
+def decode_image(path: Path | BinaryIO, size: int = 0) -> np.ndarray:
     """The image as RGB uint8 [H, W, 3]. With ``size``, a JPEG is decoded at the smallest DCT scale
     that keeps both sides >= ``size``: the same pixels for the same file, several times faster."""
     try:

@@ -32,6 +32,8 @@ class HashingMethod(Objective):
     prestage: ClassVar[str | None] = None
     #: hyperparameters with their defaults (the method's own keys in ``<name>.train``)
     defaults: ClassVar[dict[str, Any]] = {}
+    #: a trivial baseline (no learning beyond closed form): the report flags learned methods below it
+    floor: ClassVar[bool] = False
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from deephash.centers import balanced_random, distance_stats, hadamard_rows, is_power_of_two
+from deephash.centers import balanced_random, check_capacity, distance_stats, hadamard_rows, is_power_of_two
 from deephash.config import check_keys
 from deephash.errors import DeephashError
 from deephash.methods.base import register_method
@@ -29,6 +29,7 @@ def csq_centers(
     none of ``trials`` draws passes, the draw with the largest minimum (then mean) is kept and the
     report says so.
     """
+    check_capacity(num_classes, bits)
     if num_classes <= 2 * bits and is_power_of_two(bits):
         return hadamard_rows(bits, num_classes), {"construction": "hadamard", "thresholds_met": True}
     rng = np.random.default_rng(seed)
@@ -55,4 +56,14 @@ class CSQ(CenterMethod):
         options = {**CENTER_DEFAULTS, **params}
         if options["trials"] < 1:
             raise DeephashError(f"csq.centers.trials: must be >= 1, got {options['trials']}")
-        return csq_centers(num_classes, bits, **options)
+        centers, info = csq_centers(num_classes, bits, **options)
+        if not info["thresholds_met"]:
+            min_dist, mean_dist = distance_stats(centers)
+            shared = ", so two classes share a centre" if min_dist == 0 else ""
+            note = (
+                f"none of {info['draws']} draws met CSQ's thresholds (min distance > {options['min_ratio']} x {bits},"
+                f" mean >= {options['mean_ratio']} x {bits}): kept the best, min distance {min_dist}{shared},"
+                f" mean {mean_dist:.2f}"
+            )
+            info = {**info, "warnings": [note]}
+        return centers, info

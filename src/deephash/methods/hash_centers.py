@@ -55,14 +55,18 @@ class CenterMethod(HashingMethod):
     def build_centers(
         cls, num_classes: int, bits: int, similarity: np.ndarray | None, params: dict[str, Any]
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """The method's centres (int8 [C, bits] of +-1) and a report of how they were made."""
+        """The method's centres (int8 [C, bits] of +-1) and a report of how they were made; the
+        report's ``warnings`` (one-line notes for stderr, such as a d not reached) are not metrics."""
         raise NotImplementedError
 
     def load_targets(self, directory: Path, train_labels: np.ndarray) -> None:
         path = centers_file(directory, self.bits)
         if not path.exists():
             raise DeephashError(f"no centres for {self.name} at {self.bits} bits (run its centers stage)", path=path)
-        centers = np.load(path)
+        try:
+            centers = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DeephashError(f"not a .npy array of centres ({exc})", path=path) from None
         if centers.shape != (self.num_classes, self.bits):
             raise DeephashError(
                 f"centres of shape {centers.shape}, expected ({self.num_classes}, {self.bits})", path=path

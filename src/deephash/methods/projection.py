@@ -75,6 +75,7 @@ class ProjectionMethod(HashingMethod):
     """A method whose network is fixed features + centring + a projection fitted in closed form."""
 
     supervised: ClassVar[bool] = False
+    floor: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"features": "pixels", "projection_seed": 0}
 
     def __init__(self, bits: int, num_classes: int, params: dict[str, Any] | None = None) -> None:

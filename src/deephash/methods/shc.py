@@ -43,4 +43,8 @@ class SHC(CenterMethod):
             polish_flips=bool(params.get("polish", True)),
             search=search,
         )
-        return centers, {"variant": report.variant, "s_loss_stages": report.s_loss}
+        info: dict[str, Any] = {"variant": report.variant, "s_loss_stages": report.s_loss}
+        note = report.fallback_note()
+        if note is not None:
+            info |= {"d": report.d, "d_requested": report.d_requested, "warnings": [note]}
+        return centers, info
