@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,6 +34,18 @@ def sh(cmd: list[str], cwd: Path) -> str:
     if out.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
     return out.stdout
+
+
+def overridden(params: dict[str, Any], set_params: list[str]) -> dict[str, Any]:
+    """``params`` with each ``dotted.key=value`` (a YAML value) set in place, as `dvc exp run -S` would."""
+    for assignment in set_params:
+        dotted, value = assignment.split("=", 1)
+        node = params
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = yaml.safe_load(value)
+    return params
 
 
 def bench_repo(set_params: list[str]) -> Path:
@@ -52,14 +65,7 @@ def bench_repo(set_params: list[str]) -> Path:
         shutil.copy(ROOT / ignore, repo / ignore)
     sh(["git", "add", "-A"], repo)
     sh(["git", "-c", "user.name=bench", "-c", "user.email=bench@local", "commit", "-qm", "benchmark"], repo)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for assignment in set_params:
-        dotted, value = assignment.split("=", 1)
-        node = params
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = yaml.safe_load(value)
+    params = overridden(yaml.safe_load((repo / "params.yaml").read_text()), set_params)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return repo
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -306,15 +305,9 @@ def test_the_stronger_settings_overrides_pass_validation():
     import copy
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
+    from pipeline import overridden
     from strong import SETTING
 
-    params = copy.deepcopy(DEFAULT_PARAMS)
-    for assignment in SETTING:
-        dotted, value = assignment.split("=", 1)
-        *parents, leaf = dotted.split(".")
-        node = params
-        for part in parents:
-            node = node[part]
-        node[leaf] = yaml.safe_load(value)
+    params = overridden(copy.deepcopy(DEFAULT_PARAMS), SETTING)
     assert params["cache"]["size"] == [32, 64]
     common.validate_params(params)
