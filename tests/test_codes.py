@@ -130,3 +130,37 @@ def test_streamed_codes_short_or_failing_leave_no_file(tmp_path, rng):
     with pytest.raises(DeephashError, match="cache not found"):
         stream_codes(tmp_path / "c.h5", {"database": (size, failing)}, data.bits, data.method, data.dataset, rows=4)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_failing_half_way_keeps_the_previous_codes(tmp_path, rng):
+    """The second slice fails after the first was written: the earlier codes file is untouched."""
+    data = sample_file(rng)
+    write_codes(tmp_path / "c.h5", data)
+    previous = (tmp_path / "c.h5").read_bytes()
+    size, produce = slices(data.database, [])
+    written: list[int] = []
+
+    def failing(start: int, stop: int) -> CodeSet:
+        written.append(start)
+        if start:
+            raise OSError("input/output error")
+        return produce(start, stop)
+
+    parts = {"query": slices(data.query, []), "database": (size, failing)}
+    with pytest.raises(OSError, match="input/output"):
+        stream_codes(tmp_path / "c.h5", parts, data.bits, data.method, data.dataset, rows=4)
+    assert written == [0, 4]  # it failed half way, not before writing
+    assert (tmp_path / "c.h5").read_bytes() == previous
+    assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]
+
+
+def test_a_full_disk_keeps_the_previous_codes(tiny_filesystem, rng):
+    small = sample_file(rng)
+    write_codes(tiny_filesystem / "c.h5", small)
+    previous = (tiny_filesystem / "c.h5").read_bytes()
+    n = 40_000  # ~1 MiB of codes, labels and ids: more than the filesystem holds
+    big = CodeSet(rng.integers(0, 256, (n, 2), dtype=np.uint8), np.ones((n, 1), np.uint8), [f"i{i}" for i in range(n)])
+    with pytest.raises(DeephashError, match=r"c\.h5: no space left on the device \(nothing was replaced"):
+        write_codes(tiny_filesystem / "c.h5", CodesFile(big, big, 16, "shc", "test"))
+    assert (tiny_filesystem / "c.h5").read_bytes() == previous
+    assert [p.name for p in tiny_filesystem.iterdir()] == ["c.h5"]
