@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def stages_run(output: str) -> set[str]:
 
 def make_repo(path: Path, override: dict) -> Path:
     path.mkdir()
-    for name in ("dvc.yaml", "stages", "src"):
+    for name in ("dvc.yaml", "stages", "src", ".gitignore", ".dvcignore"):  # the project's ignores too
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / name)
     params = deep_update(yaml.safe_load((ROOT / "params.yaml").read_text()), override)
@@ -139,38 +140,94 @@ def test_changing_the_k_list_reruns_only_evaluate_and_the_report(pipeline):
     assert "map@5" in json.loads((pipeline / "metrics" / "shc-16-0.json").read_text())
 
 
+def dvc_process(repo: Path, *args: str, **popen: object) -> subprocess.Popen:
+    """``dvc <args>`` started in its own process group, so a kill reaches the stage it runs too."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.Popen([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, start_new_session=True, **popen)
+
+
+def wait_for(proc: subprocess.Popen, ready: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline and not ready():
+        time.sleep(0.002)
+    assert proc.poll() is None, f"the command ended before {what}"
+
+
+def kill_when(repo: Path, ready: Callable[[], bool], what: str, *args: str) -> None:
+    """SIGKILL ``dvc <args>`` and the stage it runs once ``ready()`` holds."""
+    proc = dvc_process(repo, *args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(proc, ready, what)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def checkpoint_written(repo: Path, key: str) -> Callable[[], bool]:
+    """True once the train stage of ``key`` has saved a checkpoint newer than the one there now."""
+    checkpoint = repo / "checkpoints" / key / "last.pt"
+    before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else 0
+    return lambda: checkpoint.exists() and checkpoint.stat().st_mtime_ns != before
+
+
+def set_params(repo: Path, change: Callable[[dict], object]) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    change(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def assert_clean_after_kill(repo: Path, reran: str, not_rerun: str) -> None:
+    """The next ``dvc repro`` re-runs ``reran`` (not ``not_rerun``), ends clean, leaves no temporary."""
+    again = stages_run(dvc(repo, "repro"))
+    assert reran in again and not_rerun not in again
+    assert "up to date" in dvc(repo, "status")
+    leftovers = [p for p in repo.rglob(".*.tmp-*") if not {".git", ".dvc"} & set(p.relative_to(repo).parts)]
+    assert leftovers == []
+    codes = read_codes(repo / "codes" / "shc-16-0.h5")
+    assert codes.bits == 16 and codes.query.codes.shape == (500, 2)
+
+
 def test_sigkill_during_train_then_repro_completes_cleanly(pipeline):
     """A real ``dvc repro`` killed (SIGKILL, with the stage it runs) during a train stage; the next
     ``dvc repro`` resumes, completes with valid codes and a clean status, and no temporary is left."""
-    params = yaml.safe_load((pipeline / "params.yaml").read_text())
-    params["shc"]["train"]["epochs"] = 4
-    (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    checkpoint = pipeline / "checkpoints" / "shc-16-0" / "last.pt"
-    started = checkpoint.stat().st_mtime_ns if checkpoint.exists() else 0
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro"],
-        cwd=pipeline,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the kill reaches the stage it runs too
-    )
-    deadline = time.monotonic() + 600
-    while proc.poll() is None and time.monotonic() < deadline:
-        if checkpoint.exists() and checkpoint.stat().st_mtime_ns != started:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "dvc repro ended before its train stage wrote a checkpoint"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    again = dvc(pipeline, "repro")
-    assert "train@shc-16-0" in stages_run(again) and "similarity" not in stages_run(again)
+    set_params(pipeline, lambda p: p["shc"]["train"].update(epochs=4))
+    kill_when(pipeline, checkpoint_written(pipeline, "shc-16-0"), "its train stage wrote a checkpoint", "repro")
+    assert_clean_after_kill(pipeline, reran="train@shc-16-0", not_rerun="similarity")
+
+
+def test_sigkill_while_export_writes_then_repro_completes_cleanly(pipeline):
+    """Killed with the codes file's temporary half written: git ignores it, the next run removes it."""
+    set_params(pipeline, lambda p: p["export"].update(batch_size=2))  # small slices: a long write
+    codes = pipeline / "codes"
+
+    def writing() -> bool:
+        return any(p.name.startswith(".shc-16-0.h5.tmp-") for p in codes.iterdir()) if codes.exists() else False
+
+    kill_when(pipeline, writing, "the export stage began writing its codes", "repro")
+    assert writing()
+    assert ".tmp-" not in run(["git", "status", "--porcelain"], pipeline)
+    assert_clean_after_kill(pipeline, reran="export@shc-16-0", not_rerun="train@shc-16-0")
+
+
+def test_a_killed_exp_run_leaves_nothing_staged(pipeline):
+    run(["git", "add", "-A"], pipeline)
+    run(["git", "commit", "-qm", "before the experiment"], pipeline)
+    ready = checkpoint_written(pipeline, "shc-16-0")
+    kill_when(pipeline, ready, "its train stage wrote a checkpoint", "exp", "run", "-S", "train.lr=0.003")
+    assert run(["git", "diff", "--cached", "--name-only"], pipeline).split() == []
+    run(["git", "checkout", "--", "params.yaml"], pipeline)
+    assert_clean_after_kill(pipeline, reran="train@shc-16-0", not_rerun="similarity")
+
+
+def test_a_second_repro_is_refused_while_the_first_runs(pipeline):
+    set_params(pipeline, lambda p: p["shc"]["train"].update(epochs=5))
+    first = dvc_process(pipeline, "repro", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(first, checkpoint_written(pipeline, "shc-16-0"), "its train stage wrote a checkpoint")
+    second = dvc_process(pipeline, "repro", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    refused, _ = second.communicate(timeout=120)
+    assert second.returncode != 0 and "Unable to acquire lock" in refused
+    output, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, output[-2000:]
+    assert "train@shc-16-0" in stages_run(output)
     assert "up to date" in dvc(pipeline, "status")
-    leftovers = [p for p in pipeline.rglob(".*.tmp-*") if not {".git", ".dvc"} & set(p.relative_to(pipeline).parts)]
-    assert leftovers == []
-    codes = read_codes(pipeline / "codes" / "shc-16-0.h5")
-    assert codes.bits == 16 and codes.query.codes.shape == (500, 2)
 
 
 def test_failed_stage_leaves_no_artefact(pipeline):
