@@ -212,7 +212,10 @@ def test_a_killed_exp_run_leaves_nothing_staged(pipeline):
     run(["git", "commit", "-qm", "before the experiment"], pipeline)
     ready = checkpoint_written(pipeline, "shc-16-0")
     kill_when(pipeline, ready, "its train stage wrote a checkpoint", "exp", "run", "-S", "train.lr=0.003")
-    assert run(["git", "diff", "--cached", "--name-only"], pipeline).split() == []
+    # DVC stages its own -S edit of params.yaml; nothing deephash writes (dvclive, checkpoints, codes,
+    # temporaries) may be in the index, or the next commit would carry it
+    assert set(run(["git", "diff", "--cached", "--name-only"], pipeline).split()) <= {"params.yaml"}
+    run(["git", "reset", "-q"], pipeline)
     run(["git", "checkout", "--", "params.yaml"], pipeline)
     assert_clean_after_kill(pipeline, reran="train@shc-16-0", not_rerun="similarity")
 
