@@ -137,3 +137,15 @@ def trained(tmp_path_factory):
     np.save(root / "cache" / "query.npy", images[:5])
     np.save(root / "cache" / "database.npy", images[5:])
     return root, images
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A 256 KiB tmpfs (root only): a real full disk, not a simulated one."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from deephash.atomic import atomic_path, rounded, write_json
+from deephash.errors import DeephashError
 
 
 def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
@@ -55,3 +56,12 @@ def test_git_ignores_temporaries(tmp_path):
         ["git", "check-ignore", "-q", "models/.shc-32.tmp-1a2b3c"], cwd=root, capture_output=True, check=False
     )
     assert result.returncode == 0
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_keeps_the_previous_output(tiny_filesystem):
+    target = tiny_filesystem / "metrics.json"
+    write_json(target, {"map@all": 0.5})
+    with pytest.raises(DeephashError, match=r"metrics\.json: no space left on the device"):
+        write_json(target, {"padding": "x" * 400_000})  # more than the 256 KiB filesystem holds
+    assert json.loads(target.read_text()) == {"map@all": 0.5}
+    assert [p.name for p in tiny_filesystem.iterdir()] == ["metrics.json"]

@@ -152,3 +152,15 @@ def test_a_write_failing_half_way_keeps_the_previous_codes(tmp_path, rng):
     assert written == [0, 4]  # it failed half way, not before writing
     assert (tmp_path / "c.h5").read_bytes() == previous
     assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]
+
+
+def test_a_full_disk_keeps_the_previous_codes(tiny_filesystem, rng):
+    small = sample_file(rng)
+    write_codes(tiny_filesystem / "c.h5", small)
+    previous = (tiny_filesystem / "c.h5").read_bytes()
+    n = 40_000  # ~1 MiB of codes, labels and ids: more than the filesystem holds
+    big = CodeSet(rng.integers(0, 256, (n, 2), dtype=np.uint8), np.ones((n, 1), np.uint8), [f"i{i}" for i in range(n)])
+    with pytest.raises(DeephashError, match=r"c\.h5: no space left on the device \(nothing was replaced"):
+        write_codes(tiny_filesystem / "c.h5", CodesFile(big, big, 16, "shc", "test"))
+    assert (tiny_filesystem / "c.h5").read_bytes() == previous
+    assert [p.name for p in tiny_filesystem.iterdir()] == ["c.h5"]

@@ -6,12 +6,15 @@ A process killed with SIGKILL cannot clean up after itself: its temporary siblin
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from deephash.errors import DeephashError
 
 
 @contextmanager
@@ -39,12 +42,27 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
         else:
             tmp.chmod(0o644)
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        if out_of_space(exc):
+            raise DeephashError(
+                "no space left on the device (nothing was replaced: an earlier file stays as it was)", path=target
+            ) from exc
         raise
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` or an error it arose from is a full disk: h5py reports one as a RuntimeError
+    when the file it cannot flush is closed, with the errno only in its message."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "errno", None) == errno.ENOSPC or f"errno = {errno.ENOSPC}," in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def remove_stale(parent: Path, prefix: str) -> None:

@@ -11,6 +11,7 @@ Files are written without HDF5 timestamps, so the same codes give byte-identical
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,17 +114,26 @@ class CodesWriter:
 def codes_writer(path: str | Path, bits: int, method: str, dataset: str) -> Iterator[CodesWriter]:
     """Write a codes file group by group and slice by slice, so a writer never holds every code at
     once; the file appears only when both groups are complete (written to a temp path and renamed)."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=False) as f:
-        f.attrs["bits"] = np.int64(bits)
-        f.attrs["method"] = method
-        f.attrs["dataset"] = dataset
-        writer = CodesWriter(f, bits)
-        yield writer
-        for name in GROUPS:
-            part = writer.parts.get(name)
-            if part is None or part.filled != part.size:
-                got = "none" if part is None else part.filled
-                raise DeephashError(f"codes group {name!r} incomplete: {got} of its rows written", path=path)
+    with atomic_path(path) as tmp:
+        f = h5py.File(tmp, "w", track_order=False)
+        try:
+            f.attrs["bits"] = np.int64(bits)
+            f.attrs["method"] = method
+            f.attrs["dataset"] = dataset
+            writer = CodesWriter(f, bits)
+            yield writer
+            for name in GROUPS:
+                part = writer.parts.get(name)
+                if part is None or part.filled != part.size:
+                    got = "none" if part is None else part.filled
+                    raise DeephashError(f"codes group {name!r} incomplete: {got} of its rows written", path=path)
+            f.close()
+        except BaseException:
+            # HDF5 flushes on close; on a full disk that flush fails, the file stays open and the process
+            # later dies in HDF5 (SIGBUS). Emptying the doomed temporary first gives the flush room.
+            os.truncate(tmp, 0)
+            f.close()
+            raise
 
 
 def write_codes(path: str | Path, codes: CodesFile) -> None:
