@@ -22,7 +22,7 @@ CHECK = r"""
 import json, sys
 import numpy as np
 from test_metrics_property import reference, tied_codes
-from deephash import hamming
+from deephash import search_kernels
 from deephash.codes import CodeSet
 from deephash.metrics import evaluate_codes
 from deephash.search import HammingIndex
@@ -52,7 +52,7 @@ for bits in (8, 16, 24, 32, 64, 128, 256):
     for name, value in want.items():
         if name in got:
             assert abs(got[name] - value) < 1e-9, (bits, name, got[name], value)
-asm = "".join(a for _, a in hamming.topk_scan.inspect_asm().items())
+asm = "".join(a for _, a in search_kernels.topk_scan.inspect_asm().items())
 print(json.dumps({"vpopcnt": "vpopcntq" in asm, "popcnt": "popcnt" in asm}))
 """
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deephash.codes import CodeSet
-from deephash.hamming import expected_gain, harmonic_gap
+from deephash.metric_kernels import expected_gain, harmonic_gap
 from deephash.metrics import evaluate_codes
 
 BITS = [8, 16, 24, 32, 64, 128]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_metrics_property import BITS, tied_codes
 
-from deephash import hamming, search
+from deephash import search, search_kernels
 from deephash.codes import CodeSet, CodesFile, write_codes
 from deephash.errors import DeephashError
 from deephash.search import CodeStream, HammingIndex, top_k, within
@@ -91,7 +91,7 @@ def test_multi_index_probes_every_key_once():
     masks, mask, flips = [], 0, 0
     while mask >= 0 and flips <= 2:
         masks.append(mask)
-        mask = hamming._next_mask(mask, flips, 6)
+        mask = search_kernels._next_mask(mask, flips, 6)
         flips = int(np.bitwise_count(np.uint64(max(mask, 0))))
     assert len(masks) == len(set(masks)) == 1 + 6 + 15
     assert all(0 <= m < 64 and bin(m).count("1") <= 2 for m in masks)

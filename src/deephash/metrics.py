@@ -14,7 +14,7 @@ that order a seeded random tie-break). Relevant: shares at least one label with 
 - PR by radius: for each radius r, precision and recall of the items within distance <= r,
   averaged over queries (0 where nothing is retrieved or nothing is relevant).
 
-Engine (``deephash.hamming``): one pass counts, per query, the items and the relevant items at each
+Engine (``deephash.metric_kernels``): one pass counts, per query, the items and the relevant items at each
 distance; everything but the stable ranks follows from those counts (PR, precision within a radius,
 the tie-aware AP). A second pass walks the database in order up to the distance holding the deepest
 cut-off and places each relevant item at its exact rank. Memory is O(queries x bits), never Q x N.
@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from deephash import hamming as kernels
+from deephash import metric_kernels as kernels
 from deephash.codes import CodeSet
 from deephash.config import TopK
 from deephash.errors import DeephashError
+from deephash.hamming import label_words, to_words
 
 CHUNK_ROWS = 1 << 20  # database rows per kernel call
 QUERY_BATCH = 8192  # queries per pair of passes (bounds the per-query state)
@@ -84,8 +85,8 @@ def evaluate_codes(
     ns = {int(v): min(int(v), n) for v in sorted(set(pn))}
     chunks = [
         (
-            kernels.to_words(database.codes[lo : lo + chunk_rows]),
-            kernels.label_words(database.labels[lo : lo + chunk_rows]),
+            to_words(database.codes[lo : lo + chunk_rows]),
+            label_words(database.labels[lo : lo + chunk_rows]),
         )
         for lo in range(0, n, chunk_rows)
     ]
@@ -129,7 +130,7 @@ def _evaluate_batch(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per query of one batch: relevant items within each cut-off, AP at each cut-off (0 where not a
     mAP cut-off), tie-aware AP for each k, and the (distance, relevance) histogram."""
-    q_words, q_labels = kernels.to_words(codes), kernels.label_words(labels)
+    q_words, q_labels = to_words(codes), label_words(labels)
     num = q_words.shape[1]
     hist = np.zeros((num, bits + 1, 2), np.int64)
     for words, label_bits in chunks:

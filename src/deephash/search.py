@@ -3,7 +3,7 @@
 Top-k is exact with ties in database order (the order the mAP definition ranks by); radius search
 returns every item within the radius (inclusive, unlike faiss's ``range_search``, which keeps
 distances strictly below the radius it is given), sorted by (distance, index). Both run on the
-compiled kernels of ``deephash.hamming``. A ``HammingIndex`` holds the codes in memory (or memory-
+compiled kernels of ``deephash.search_kernels``. A ``HammingIndex`` holds the codes in memory (or memory-
 mapped after ``load``) and, for radius search, multi-index hash tables; a ``CodeStream`` reads an
 HDF5 codes file chunk by chunk, so a database larger than RAM is searched in bounded memory.
 """
@@ -25,10 +25,11 @@ import numba
 import numpy as np
 from tqdm import tqdm
 
-from deephash import hamming
+from deephash import search_kernels as kernels
 from deephash.atomic import atomic_path
 from deephash.config import check_bits
 from deephash.errors import DeephashError
+from deephash.hamming import QUERY_BLOCK, to_words
 
 CHUNK_ROWS = 1 << 20  # database rows per chunk read from an HDF5 file
 SAMPLE = 16384  # database codes whose distances set each query's first top-k threshold
@@ -90,7 +91,7 @@ def top_k(source: CodeSource, queries: np.ndarray, k: int) -> Neighbours:
     if len(source) == 0:
         raise DeephashError("the database is empty: nothing to search")
     k = clamp_k(k, len(source))
-    q_words = hamming.to_words(queries)
+    q_words = to_words(queries)
     # A sampled first threshold pays off on large databases, when about 2k codes below it make at
     # least 16 of the sample: a steady estimate. Otherwise the scan starts from bits + 1.
     steady = 2 * k * SAMPLE >= 16 * len(source)
@@ -102,7 +103,7 @@ def top_k(source: CodeSource, queries: np.ndarray, k: int) -> Neighbours:
         for lo in range(0, len(queries), batch):
             part = np.ascontiguousarray(q_words[:, lo : lo + batch])
             full = np.full(part.shape[1], source.bits + 1, np.int64)
-            start = full if sample is None else hamming.topk_start(part, sample, len(source), k, 2.0, source.bits)
+            start = full if sample is None else kernels.topk_start(part, sample, len(source), k, 2.0, source.bits)
             found = _top_k_pass(source, part, k, start)
             missed = np.flatnonzero(found[2] == start)  # a threshold that never moved had fewer than k below it
             if len(missed):  # the sampled start was too low for these: rescan them from bits + 1
@@ -118,7 +119,7 @@ def _one_thread_for_one_block(queries: int) -> Iterator[None]:
     than the scan (16 ms against 0.1 ms for one query over 100,000 codes on a busy 2-core machine),
     so such a call runs on the calling thread. numba's thread count is per calling thread."""
     before = numba.get_num_threads()
-    if queries <= hamming.QUERY_BLOCK:
+    if queries <= QUERY_BLOCK:
         numba.set_num_threads(1)
     try:
         yield
@@ -138,8 +139,8 @@ def _top_k_pass(
     buf_index = np.empty((n, 2 * k), np.int64)
     fill = np.zeros(n, np.int64)
     for offset, words in source.chunks():
-        hamming.topk_scan(q_words, words, offset, k, threshold, below, hist, buf_dist, buf_index, fill)
-    distances, indices = hamming.topk_finish(k, source.bits, buf_dist, buf_index, fill)
+        kernels.topk_scan(q_words, words, offset, k, threshold, below, hist, buf_dist, buf_index, fill)
+    distances, indices = kernels.topk_finish(k, source.bits, buf_dist, buf_index, fill)
     return distances, indices, threshold
 
 
@@ -148,7 +149,7 @@ def within(source: CodeSource, queries: np.ndarray, radius: int, capacity: int =
     queries = check_codes(queries, source.bits, "query")
     if radius < 0:
         raise DeephashError(f"radius must be >= 0, got {radius}")
-    q_words = hamming.to_words(queries)
+    q_words = to_words(queries)
     if isinstance(source, HammingIndex) and (tables := source.tables(radius)) is not None:
         keys = _mih(source, q_words, radius, tables, capacity)
     else:
@@ -157,8 +158,8 @@ def within(source: CodeSource, queries: np.ndarray, radius: int, capacity: int =
     lims = np.concatenate([[0], np.cumsum(counts)])
     flat = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     return Neighbours(
-        distances=(flat >> hamming.KEY_SHIFT).astype(np.int32),
-        indices=flat & ((1 << hamming.KEY_SHIFT) - 1),
+        distances=(flat >> kernels.KEY_SHIFT).astype(np.int32),
+        indices=flat & ((1 << kernels.KEY_SHIFT) - 1),
         lims=lims,
     )
 
@@ -170,7 +171,7 @@ def _scan_within(source: CodeSource, q_words: np.ndarray, radius: int, capacity:
     out = np.empty((n, capacity), np.int64)
     for offset, words in source.chunks():
         before = count.copy()
-        hamming.radius_scan(q_words, words, offset, radius, count, out)
+        kernels.radius_scan(q_words, words, offset, radius, count, out)
         over = np.flatnonzero(count > out.shape[1])
         if len(over):
             grown = np.empty((n, 2 * int(count.max())), np.int64)
@@ -178,7 +179,7 @@ def _scan_within(source: CodeSource, q_words: np.ndarray, radius: int, capacity:
             out = grown
             redo_count = before[over].copy()
             redo_out = np.ascontiguousarray(out[over])
-            hamming.radius_scan(np.ascontiguousarray(q_words[:, over]), words, offset, radius, redo_count, redo_out)
+            kernels.radius_scan(np.ascontiguousarray(q_words[:, over]), words, offset, radius, redo_count, redo_out)
             count[over], out[over] = redo_count, redo_out
     return [np.sort(out[q, : count[q]]) for q in range(n)]
 
@@ -189,14 +190,14 @@ def _mih(index: HammingIndex, q_words: np.ndarray, radius: int, tables: MultiInd
     n = q_words.shape[1]
     count = np.zeros(n, np.int64)
     out = np.empty((n, capacity), np.int64)
-    hamming.mih_search(q_words, index.words, radius, tables.bounds, tables.starts, tables.members, count, out)
+    kernels.mih_search(q_words, index.words, radius, tables.bounds, tables.starts, tables.members, count, out)
     rows = [out[q, : count[q]] for q in range(n)]
     over = np.flatnonzero(count > capacity)
     if len(over):
         redo_count = np.zeros(len(over), np.int64)
         redo_out = np.empty((len(over), int(count.max())), np.int64)
         sub = np.ascontiguousarray(q_words[:, over])
-        hamming.mih_search(sub, index.words, radius, tables.bounds, tables.starts, tables.members, redo_count, redo_out)
+        kernels.mih_search(sub, index.words, radius, tables.bounds, tables.starts, tables.members, redo_count, redo_out)
         for i, q in enumerate(over):
             rows[q] = redo_out[i, : redo_count[i]]
     crowded = np.flatnonzero(count < 0)
@@ -231,7 +232,7 @@ class MultiIndex:
         starts = np.full((m, (1 << max(lengths)) + 1), n, np.uint32)
         members = np.empty((m, n), np.uint32)
         for t, (lo, size) in enumerate(bounds):
-            keys = hamming.substring_keys(words, int(lo), int(size))
+            keys = kernels.substring_keys(words, int(lo), int(size))
             members[t] = np.argsort(keys, kind="stable")
             starts[t, 0] = 0
             starts[t, 1 : (1 << size) + 1] = np.cumsum(np.bincount(keys, minlength=1 << size))
@@ -249,7 +250,7 @@ class HammingIndex:
         self, codes: np.ndarray, bits: int, ids: np.ndarray | None = None, labels: np.ndarray | None = None
     ) -> None:
         self.bits = check_bits(bits)
-        self.words = hamming.to_words(check_codes(codes, bits, "database"))
+        self.words = to_words(check_codes(codes, bits, "database"))
         self.multi_index: MultiIndex | None = None
         self.ids, self.labels = _item_arrays(len(self), ids, labels)
         self.id_order = None if self.ids is None else np.argsort(self.ids, kind="stable")
@@ -432,13 +433,13 @@ class CodeStream:
             starts = range(0, self.size, self.chunk_rows)
             hide = None if len(starts) >= 8 else True  # None: a bar on a terminal only, never in a log
             for lo in tqdm(starts, desc=f"scan {self.path.name}", unit="chunk", disable=hide, leave=False):
-                yield lo, hamming.to_words(codes[lo : lo + self.chunk_rows])
+                yield lo, to_words(codes[lo : lo + self.chunk_rows])
 
     def sample(self, size: int) -> np.ndarray:
         """Evenly spaced codes (words) of the first chunk."""
         with self._open() as f:
             rows = min(self.size, self.chunk_rows)
-            return hamming.to_words(self._dataset(f, "codes")[: rows : max(1, rows // size)][:size])
+            return to_words(self._dataset(f, "codes")[: rows : max(1, rows // size)][:size])
 
     def read(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """A dataset of the group (``ids``, ``labels``, ``codes``), whole or at the given rows."""
