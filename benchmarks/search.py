@@ -257,7 +257,7 @@ def main() -> None:
             queries = rng.integers(0, 256, (args.queries, bits // 8), dtype=np.uint8)
             first = i == 0 and bits == args.bits
             topk_table(database, queries, bits, args.k, args.slow_queries, first, roofline)
-            if i == 0 and bits == args.bits:
+            if first:
                 radius_table(database, rng, args.queries, bits, 2)
 
 
